@@ -1,0 +1,99 @@
+#include "buffer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static void
+out_of_memory(size_t size)
+{
+    fprintf(stderr, "lsmkv: out of memory allocating %zu bytes\n", size);
+    abort();
+}
+
+void *
+xmalloc(size_t size)
+{
+    void *p = malloc(size ? size : 1);
+    if (p == NULL) {
+        out_of_memory(size);
+    }
+    return p;
+}
+
+void *
+xcalloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (p == NULL) {
+        out_of_memory(count * size);
+    }
+    return p;
+}
+
+void *
+xrealloc(void *ptr, size_t size)
+{
+    void *p = realloc(ptr, size ? size : 1);
+    if (p == NULL) {
+        out_of_memory(size);
+    }
+    return p;
+}
+
+uint8_t *
+xmemdup(const void *data, size_t len)
+{
+    uint8_t *p = xmalloc(len);
+    if (len) {
+        memcpy(p, data, len);
+    }
+    return p;
+}
+
+void
+buffer_init(buffer *b)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void
+buffer_fini(buffer *b)
+{
+    free(b->data);
+    buffer_init(b);
+}
+
+void
+buffer_reserve(buffer *b, size_t extra)
+{
+    if (b->cap - b->len >= extra) {
+        return;
+    }
+    size_t need = b->len + extra;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need) {
+        cap *= 2;
+    }
+    b->data = xrealloc(b->data, cap);
+    b->cap = cap;
+}
+
+void
+buffer_append(buffer *b, const void *data, size_t len)
+{
+    if (len == 0) {
+        return;
+    }
+    buffer_reserve(b, len);
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+}
+
+void
+buffer_set(buffer *b, const void *data, size_t len)
+{
+    b->len = 0;
+    buffer_append(b, data, len);
+}

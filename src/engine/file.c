@@ -1,0 +1,473 @@
+#include "file.h"
+
+#include "status.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FILE_WRITER_BUFFER_BYTES (64 * 1024)
+
+/* The hook is set by single-threaded test code before the store runs. */
+static file_fault_fn fault_fn;
+static void *fault_ctx;
+
+void
+file_set_fault_hook(file_fault_fn fn, void *ctx)
+{
+    fault_ctx = ctx;
+    fault_fn = fn;
+}
+
+/* Returns the errno a test wants this operation to fail with, or 0. */
+static int
+fault_check(file_op op, const char *path)
+{
+    return fault_fn != NULL ? fault_fn(fault_ctx, op, path) : 0;
+}
+
+/* ---- writer ----------------------------------------------------------------- */
+
+struct file_writer {
+    int fd;
+    char *path;
+    uint64_t size; /* bytes appended, including those still buffered */
+    buffer pending;
+};
+
+int
+file_writer_open(const char *path, bool exclusive, file_writer **out, lsmkv_error *err)
+{
+    int injected = fault_check(FILE_OP_OPEN, path);
+    if (injected) {
+        return status_set_errno(err, injected, "create %s", path);
+    }
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC);
+    int fd = open(path, flags, 0644);
+    if (fd < 0) {
+        return status_set_errno(err, errno, "create %s", path);
+    }
+    file_writer *w = xcalloc(1, sizeof(*w));
+    w->fd = fd;
+    w->path = strdup(path);
+    buffer_init(&w->pending);
+    *out = w;
+    return LSMKV_OK;
+}
+
+static int
+write_fully(int fd, const char *path, const uint8_t *data, size_t len, lsmkv_error *err)
+{
+    int injected = fault_check(FILE_OP_WRITE, path);
+    if (injected) {
+        return status_set_errno(err, injected, "write %s", path);
+    }
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return status_set_errno(err, errno, "write %s", path);
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return LSMKV_OK;
+}
+
+int
+file_writer_flush(file_writer *w, lsmkv_error *err)
+{
+    if (w->pending.len == 0) {
+        return LSMKV_OK;
+    }
+    int rc = write_fully(w->fd, w->path, w->pending.data, w->pending.len, err);
+    /* On failure the bytes are dropped either way: the caller must treat the
+     * file as damaged past its last successful flush. */
+    buffer_clear(&w->pending);
+    return rc;
+}
+
+int
+file_writer_append(file_writer *w, const void *data, size_t len, lsmkv_error *err)
+{
+    w->size += len;
+    if (w->pending.len + len <= FILE_WRITER_BUFFER_BYTES) {
+        buffer_append(&w->pending, data, len);
+        return LSMKV_OK;
+    }
+    int rc = file_writer_flush(w, err);
+    if (rc != LSMKV_OK) {
+        return rc;
+    }
+    if (len >= FILE_WRITER_BUFFER_BYTES) {
+        return write_fully(w->fd, w->path, data, len, err);
+    }
+    buffer_append(&w->pending, data, len);
+    return LSMKV_OK;
+}
+
+int
+file_writer_sync(file_writer *w, lsmkv_error *err)
+{
+    int rc = file_writer_flush(w, err);
+    if (rc != LSMKV_OK) {
+        return rc;
+    }
+    int injected = fault_check(FILE_OP_SYNC, w->path);
+    if (injected) {
+        return status_set_errno(err, injected, "fsync %s", w->path);
+    }
+    if (fdatasync(w->fd) != 0) {
+        return status_set_errno(err, errno, "fsync %s", w->path);
+    }
+    return LSMKV_OK;
+}
+
+uint64_t
+file_writer_size(const file_writer *w)
+{
+    return w->size;
+}
+
+const char *
+file_writer_path(const file_writer *w)
+{
+    return w->path;
+}
+
+int
+file_writer_close(file_writer *w, lsmkv_error *err)
+{
+    if (w == NULL) {
+        return LSMKV_OK;
+    }
+    int rc = file_writer_flush(w, err);
+    if (close(w->fd) != 0 && rc == LSMKV_OK) {
+        rc = status_set_errno(err, errno, "close %s", w->path);
+    }
+    buffer_fini(&w->pending);
+    free(w->path);
+    free(w);
+    return rc;
+}
+
+/* ---- reader ----------------------------------------------------------------- */
+
+struct file_reader {
+    int fd;
+    uint64_t size;
+    char *path;
+};
+
+int
+file_reader_open(const char *path, file_reader **out, lsmkv_error *err)
+{
+    int injected = fault_check(FILE_OP_OPEN, path);
+    if (injected) {
+        return status_set_errno(err, injected, "open %s", path);
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return status_set_errno(err, errno, "open %s", path);
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return status_set_errno(err, e, "stat %s", path);
+    }
+    file_reader *r = xcalloc(1, sizeof(*r));
+    r->fd = fd;
+    r->size = (uint64_t)st.st_size;
+    r->path = strdup(path);
+    *out = r;
+    return LSMKV_OK;
+}
+
+int
+file_reader_read(file_reader *r, uint64_t offset, size_t len, uint8_t *dst, lsmkv_error *err)
+{
+    if (offset > r->size || len > r->size - offset) {
+        return status_set(err, LSMKV_CORRUPTION,
+                          "%s: read of %zu bytes at offset %llu runs past the end (%llu bytes)",
+                          r->path, len, (unsigned long long)offset,
+                          (unsigned long long)r->size);
+    }
+    int injected = fault_check(FILE_OP_READ, r->path);
+    if (injected) {
+        return status_set_errno(err, injected, "read %s", r->path);
+    }
+    while (len > 0) {
+        ssize_t n = pread(r->fd, dst, len, (off_t)offset);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return status_set_errno(err, errno, "read %s", r->path);
+        }
+        if (n == 0) {
+            return status_set(err, LSMKV_CORRUPTION, "%s: unexpected end of file at offset %llu",
+                              r->path, (unsigned long long)offset);
+        }
+        dst += n;
+        offset += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return LSMKV_OK;
+}
+
+uint64_t
+file_reader_size(const file_reader *r)
+{
+    return r->size;
+}
+
+const char *
+file_reader_path(const file_reader *r)
+{
+    return r->path;
+}
+
+void
+file_reader_close(file_reader *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    close(r->fd);
+    free(r->path);
+    free(r);
+}
+
+/* ---- whole files and directories ------------------------------------------- */
+
+int
+file_read_all(const char *path, buffer *out, lsmkv_error *err)
+{
+    file_reader *r;
+    int rc = file_reader_open(path, &r, err);
+    if (rc != LSMKV_OK) {
+        return rc;
+    }
+    buffer_clear(out);
+    buffer_reserve(out, (size_t)r->size);
+    rc = file_reader_read(r, 0, (size_t)r->size, out->data, err);
+    if (rc == LSMKV_OK) {
+        out->len = (size_t)r->size;
+    }
+    file_reader_close(r);
+    return rc;
+}
+
+static void
+path_join(char *out, size_t cap, const char *dir, const char *name)
+{
+    snprintf(out, cap, "%s/%s", dir, name);
+}
+
+int
+file_write_atomic(const char *dir, const char *name, const char *temp_name, const void *data,
+                  size_t len, lsmkv_error *err)
+{
+    char final_path[PATH_MAX], temp_path[PATH_MAX];
+    path_join(final_path, sizeof(final_path), dir, name);
+    path_join(temp_path, sizeof(temp_path), dir, temp_name);
+
+    file_writer *w;
+    int rc = file_writer_open(temp_path, false, &w, err);
+    if (rc != LSMKV_OK) {
+        return rc;
+    }
+    rc = file_writer_append(w, data, len, err);
+    if (rc == LSMKV_OK) {
+        rc = file_writer_sync(w, err);
+    }
+    int close_rc = file_writer_close(w, rc == LSMKV_OK ? err : NULL);
+    if (rc == LSMKV_OK) {
+        rc = close_rc;
+    }
+    if (rc == LSMKV_OK) {
+        rc = file_rename(temp_path, final_path, err);
+    }
+    if (rc != LSMKV_OK) {
+        file_remove(temp_path, NULL);
+        return rc;
+    }
+    return file_sync_dir(dir, err);
+}
+
+int
+file_rename(const char *from, const char *to, lsmkv_error *err)
+{
+    int injected = fault_check(FILE_OP_RENAME, to);
+    if (injected) {
+        return status_set_errno(err, injected, "rename %s to %s", from, to);
+    }
+    if (rename(from, to) != 0) {
+        return status_set_errno(err, errno, "rename %s to %s", from, to);
+    }
+    return LSMKV_OK;
+}
+
+int
+file_remove(const char *path, lsmkv_error *err)
+{
+    int injected = fault_check(FILE_OP_REMOVE, path);
+    if (injected) {
+        return status_set_errno(err, injected, "remove %s", path);
+    }
+    if (unlink(path) != 0 && errno != ENOENT) {
+        return status_set_errno(err, errno, "remove %s", path);
+    }
+    return LSMKV_OK;
+}
+
+int
+file_truncate(const char *path, uint64_t size, lsmkv_error *err)
+{
+    int injected = fault_check(FILE_OP_TRUNCATE, path);
+    if (injected) {
+        return status_set_errno(err, injected, "truncate %s", path);
+    }
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return status_set_errno(err, errno, "open %s", path);
+    }
+    int rc = LSMKV_OK;
+    if (ftruncate(fd, (off_t)size) != 0) {
+        rc = status_set_errno(err, errno, "truncate %s", path);
+    } else if (fsync(fd) != 0) {
+        rc = status_set_errno(err, errno, "fsync %s", path);
+    }
+    close(fd);
+    return rc;
+}
+
+int
+file_sync_dir(const char *dir, lsmkv_error *err)
+{
+    int injected = fault_check(FILE_OP_SYNC_DIR, dir);
+    if (injected) {
+        return status_set_errno(err, injected, "fsync directory %s", dir);
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return status_set_errno(err, errno, "open directory %s", dir);
+    }
+    int rc = LSMKV_OK;
+    if (fsync(fd) != 0) {
+        rc = status_set_errno(err, errno, "fsync directory %s", dir);
+    }
+    close(fd);
+    return rc;
+}
+
+int
+file_mkdir(const char *dir, lsmkv_error *err)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path)) {
+        return status_set(err, LSMKV_INVALID_ARGUMENT, "directory name too long: %s", dir);
+    }
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') {
+            continue;
+        }
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            return status_set_errno(err, errno, "create directory %s", path);
+        }
+        *p = '/';
+    }
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        return status_set_errno(err, errno, "create directory %s", path);
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return status_set(err, LSMKV_INVALID_ARGUMENT, "%s exists and is not a directory", path);
+    }
+    return LSMKV_OK;
+}
+
+bool
+file_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+int
+file_list_dir(const char *dir, char ***names_out, size_t *count_out, lsmkv_error *err)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return status_set_errno(err, errno, "list directory %s", dir);
+    }
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    struct dirent *entry;
+    while ((entry = readdir(d)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) {
+            continue;
+        }
+        if (count == cap) {
+            cap = cap ? cap * 2 : 16;
+            names = xrealloc(names, cap * sizeof(*names));
+        }
+        names[count++] = strdup(entry->d_name);
+    }
+    closedir(d);
+    *names_out = names;
+    *count_out = count;
+    return LSMKV_OK;
+}
+
+void
+file_list_free(char **names, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(names[i]);
+    }
+    free(names);
+}
+
+int
+file_lock(const char *path, int *fd_out, lsmkv_error *err)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return status_set_errno(err, errno, "open lock file %s", path);
+    }
+    /* flock, not fcntl: fcntl locks are per process, so a second open in the
+     * same process would not be refused. */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK) {
+            return status_set(err, LSMKV_BUSY,
+                              "%s is held: another process (or another open in this process) "
+                              "is using this store",
+                              path);
+        }
+        return status_set_errno(err, e, "lock %s", path);
+    }
+    *fd_out = fd;
+    return LSMKV_OK;
+}
+
+void
+file_unlock(int fd)
+{
+    if (fd >= 0) {
+        flock(fd, LOCK_UN);
+        close(fd);
+    }
+}

@@ -1,0 +1,67 @@
+/*
+ * SSTable file format: one immutable, sorted file.
+ *
+ *   data block 0 | trailer
+ *   ...
+ *   data block N-1 | trailer
+ *   bloom block | trailer        (absent when bloom_bits_per_key is 0: size 0)
+ *   index block | trailer
+ *   properties block | trailer
+ *   footer (SSTABLE_FOOTER_BYTES, fixed size, at the very end)
+ *
+ * Data blocks (block.h) hold internal keys (internal_key.h) → values, sorted,
+ * about block_bytes each. A key's versions may span two blocks.
+ *
+ * Block trailer (SSTABLE_BLOCK_TRAILER bytes):
+ *   byte compression (0 = none) | fixed32 checksum32(contents + compression byte,
+ *                                                     SSTABLE_CHECKSUM_SEED)
+ *
+ * Index block: a block (block.h) whose keys are the last internal key of each
+ * data block and whose values are block handles:
+ *   varint64 offset | varint64 size   (size excludes the trailer)
+ *
+ * Bloom block: a bloom filter (bloom.h) over the table's distinct user keys.
+ *
+ * Properties block (plain bytes, not block.h entries):
+ *   varint64 entries | varint64 tombstones | varint64 min_sequence
+ *   | varint64 max_sequence | varint64 data_blocks | varint64 data_bytes
+ *   | varint64 min_key_len | min user key | varint64 max_key_len | max user key
+ *
+ * Footer (little-endian):
+ *   fixed64 bloom_offset | fixed64 bloom_size
+ *   | fixed64 index_offset | fixed64 index_size
+ *   | fixed64 properties_offset | fixed64 properties_size
+ *   | fixed32 format_version | fixed32 checksum32(the 52 bytes before, seed)
+ *   | fixed64 magic
+ * Sizes exclude block trailers. Together, the footer and the properties block
+ * give magic, format version, entry count, min/max key and max sequence.
+ */
+#ifndef LSMKV_ENGINE_SSTABLE_FORMAT_H
+#define LSMKV_ENGINE_SSTABLE_FORMAT_H
+
+#include "buffer.h"
+
+#define SSTABLE_MAGIC          UINT64_C(0x3154535654534d4c) /* "LMSTSVT1" little-endian */
+#define SSTABLE_FORMAT_VERSION 1
+#define SSTABLE_FOOTER_BYTES   64
+#define SSTABLE_BLOCK_TRAILER  5
+#define SSTABLE_CHECKSUM_SEED  UINT64_C(0x53535441424c4521) /* "SSTABLE!" */
+#define SSTABLE_COMPRESSION_NONE 0
+
+/* What the properties block records; keys are owned (init/fini). */
+typedef struct sstable_properties {
+    uint64_t entries;
+    uint64_t tombstones;
+    uint64_t min_sequence;
+    uint64_t max_sequence;
+    uint64_t data_blocks;
+    uint64_t data_bytes;
+    buffer min_key; /* smallest user key */
+    buffer max_key; /* largest user key */
+    uint64_t file_size;  /* filled by the builder/reader, not stored */
+} sstable_properties;
+
+void sstable_properties_init(sstable_properties *p);
+void sstable_properties_fini(sstable_properties *p);
+
+#endif

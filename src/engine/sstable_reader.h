@@ -1,0 +1,41 @@
+/*
+ * SSTable reader: one open table file. Opening reads and verifies the footer,
+ * properties, index and bloom blocks and keeps them in memory; data blocks are
+ * read with pread on demand and verified against their checksum on every read.
+ * A checksum mismatch is LSMKV_CORRUPTION for that read only: the reader stays
+ * usable for other keys. Safe for concurrent use by many threads.
+ */
+#ifndef LSMKV_ENGINE_SSTABLE_READER_H
+#define LSMKV_ENGINE_SSTABLE_READER_H
+
+#include "internal_key.h"
+#include "iterator.h"
+#include "sstable_format.h"
+#include "lsmkv/lsmkv.h"
+
+typedef struct sstable_reader sstable_reader;
+
+/* LSMKV_CORRUPTION (naming the file) if any metadata block or the footer is bad. */
+int sstable_reader_open(const char *path, sstable_reader **out, lsmkv_error *err);
+/* NULL is a no-op. */
+void sstable_reader_free(sstable_reader *r);
+
+const sstable_properties *sstable_reader_properties(const sstable_reader *r);
+const char *sstable_reader_path(const sstable_reader *r);
+
+/* Bloom filter check; user_key_hash = hash64(user key). true if there is no filter. */
+bool sstable_reader_may_contain(const sstable_reader *r, uint64_t user_key_hash);
+
+/*
+ * Finds the newest version of user_key with sequence <= snapshot. Consults the
+ * bloom filter first (user_key_hash = hash64(user_key)). On LSMKV_OK,
+ * result->found says whether a version (value or tombstone) was found; if so
+ * type, sequence and value are set.
+ */
+int sstable_reader_get(sstable_reader *r, slice user_key, uint64_t user_key_hash,
+                       uint64_t snapshot, lookup_result *result, lsmkv_error *err);
+
+/* An iterator over every entry; r must outlive it. */
+iterator *sstable_reader_iterator_new(sstable_reader *r);
+
+#endif
