@@ -1,0 +1,92 @@
+/*
+ * SSTable manager: owns the live set of SSTables and the manifest that
+ * records it (the seed's SSTableManager, in C).
+ *
+ * Every change of the table set — a flushed memtable, a compaction — is one
+ * manifest replacement: new files are written and fsynced first, the manifest
+ * naming them is written atomically next, the in-memory version is swapped
+ * last, and only then are replaced files deleted. A crash at any point leaves
+ * a manifest that names complete files; files it does not name are removed at
+ * the next open.
+ *
+ * Readers (get, iterators) take a reference to the current version under a
+ * short mutex and do all I/O without locks.
+ *
+ * Locks: `mutex` guards the current version pointer and the counters;
+ * `install_mutex` serialises manifest writes (held across that write only);
+ * `compaction_mutex` lets one compaction run at a time. Order: compaction_mutex
+ * → install_mutex → mutex.
+ */
+#ifndef LSMKV_ENGINE_SSTABLE_MANAGER_H
+#define LSMKV_ENGINE_SSTABLE_MANAGER_H
+
+#include "iterator.h"
+#include "log.h"
+#include "sstable_builder.h"
+#include "version.h"
+
+typedef struct sstable_manager_options {
+    const char *dir;
+    sstable_builder_options builder;
+    uint64_t target_file_bytes; /* compaction output split size */
+    bool create_if_missing;
+    bool error_if_exists;
+    const logger *log; /* must outlive the manager */
+} sstable_manager_options;
+
+typedef struct sstable_manager sstable_manager;
+
+/*
+ * Loads the manifest (writing an empty one for a new store), opens every
+ * table, and deletes files the manifest does not name (orphan tables, temp
+ * files). The caller must hold the store's lock. Errors: LSMKV_INVALID_ARGUMENT
+ * (no store and !create_if_missing, or a store and error_if_exists);
+ * LSMKV_CORRUPTION (damaged manifest, a named table missing or damaged, data
+ * files but no manifest).
+ */
+int sstable_manager_open(const sstable_manager_options *options, sstable_manager **out,
+                         lsmkv_error *err);
+/* Closes every table and frees the manager. No other call may be running. NULL is a no-op. */
+void sstable_manager_close(sstable_manager *sm);
+
+/* WAL segments numbered below this are covered by tables. */
+uint64_t sstable_manager_log_number(sstable_manager *sm);
+/* Every sequence number <= this is in the tables. */
+uint64_t sstable_manager_last_sequence(sstable_manager *sm);
+
+/* A file number never used before (WAL segments and tables share the counter). */
+uint64_t sstable_manager_new_file_number(sstable_manager *sm);
+/* Marks numbers <= number as used (recovery found such a file). */
+void sstable_manager_reserve_file_number(sstable_manager *sm, uint64_t number);
+
+/*
+ * Flush: writes entries (a memtable's, in internal-key order) to a level-0
+ * table and installs it together with the new WAL state: log_number (segments
+ * below it are now covered) and last_sequence. With no entries, only the WAL
+ * state is recorded. written (may be NULL) receives the table's metadata.
+ */
+int sstable_manager_add_sstable(sstable_manager *sm, iterator *entries, uint64_t log_number,
+                                uint64_t last_sequence, lsmkv_table_list *written,
+                                lsmkv_error *err);
+
+/* Newest version of user_key at or below snapshot in any table (tombstones included). */
+int sstable_manager_get(sstable_manager *sm, slice user_key, uint64_t snapshot,
+                        lookup_result *result, lsmkv_error *err);
+
+/* The current version, referenced: release with version_unref. */
+version *sstable_manager_current(sstable_manager *sm);
+
+/* An iterator over every entry of every table (a referenced version's merge). */
+iterator *sstable_manager_iterator_new(sstable_manager *sm);
+
+/*
+ * Merges every table into non-overlapping level-1 tables, dropping shadowed
+ * versions and tombstones, while flushes and reads go on. result may be NULL.
+ */
+int sstable_manager_compact(sstable_manager *sm, lsmkv_compaction_result *result,
+                            lsmkv_error *err);
+
+/* Fills the SSTable fields of *stats. */
+void sstable_manager_stats(sstable_manager *sm, lsmkv_stats *stats);
+
+#endif

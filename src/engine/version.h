@@ -1,0 +1,45 @@
+/*
+ * Version: an immutable snapshot of the live table set, reference counted.
+ * The SSTable manager swaps in a new version on every flush or compaction;
+ * a reader takes a reference to the current one and reads without any lock,
+ * so disk I/O never happens under a lock and a table stays open as long as
+ * some reader's version lists it.
+ *
+ * Search order is newest data first: level 0 (flushed memtables, which may
+ * overlap) by descending max sequence, then levels 1.. in order, each sorted
+ * by key range and non-overlapping, so at most one table per level can hold
+ * a given key.
+ */
+#ifndef LSMKV_ENGINE_VERSION_H
+#define LSMKV_ENGINE_VERSION_H
+
+#include "internal_key.h"
+#include "iterator.h"
+#include "table.h"
+
+typedef struct version version;
+
+/* A version of `count` tables (any order; each gets a reference). One reference. */
+version *version_new(table *const *tables, size_t count);
+void version_ref(version *v);
+/* NULL is a no-op. */
+void version_unref(version *v);
+
+size_t version_table_count(const version *v);
+/* The i-th table in search order. */
+table *version_table(const version *v, size_t i);
+
+/*
+ * The newest version of user_key with sequence <= snapshot, skipping tables by
+ * key range and bloom filter. result->found false if no table holds it.
+ */
+int version_get(version *v, slice user_key, uint64_t snapshot, lookup_result *result,
+                lsmkv_error *err);
+
+/* Every entry of every table merged in internal-key order; holds a reference on v. */
+iterator *version_iterator_new(version *v);
+
+/* Tables and bytes per level. */
+void version_level_stats(const version *v, lsmkv_level_stats levels[LSMKV_MAX_LEVELS]);
+
+#endif
