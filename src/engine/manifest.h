@@ -33,9 +33,12 @@ void manifest_encode(const manifest_state *s, buffer *out);
 
 /*
  * Decodes a whole manifest file's bytes into *out (which must be initialised
- * and is overwritten). LSMKV_CORRUPTION with a message on a short or empty
- * input, wrong magic, unknown version, bad checksum or protobuf that does not
- * parse; `what` (e.g. the file path) starts the message.
+ * and is overwritten, on success only). LSMKV_CORRUPTION with a message on a
+ * short or empty input, wrong magic, unknown version, bad checksum or protobuf
+ * that does not parse, and on a table set that contradicts itself: a duplicate
+ * table id, an id >= next_file_number, a level >= LSMKV_MAX_LEVELS, more
+ * tombstones than entries, an empty key in a table with entries, or
+ * min_key > max_key. `what` (e.g. the file path) starts the message.
  */
 int manifest_decode(slice data, const char *what, manifest_state *out, lsmkv_error *err);
 
@@ -45,7 +48,12 @@ int manifest_decode(slice data, const char *what, manifest_state *out, lsmkv_err
  */
 int manifest_read(const char *dir, manifest_state *out, lsmkv_error *err);
 
-/* Replaces dir/MANIFEST with s atomically (file.h: file_write_atomic). */
+/*
+ * Replaces dir/MANIFEST with s atomically (file.h: file_write_atomic): after a
+ * failure or a crash, dir/MANIFEST is the old file or the new one, whole.
+ * LSMKV_INVALID_ARGUMENT, writing nothing, if s breaks a rule manifest_decode
+ * checks (a manifest the next open would reject); I/O codes otherwise.
+ */
 int manifest_write(const char *dir, const manifest_state *s, lsmkv_error *err);
 
 #endif
