@@ -111,6 +111,8 @@ LSMKV_API void lsmkv_options_init(lsmkv_options *options);
 
 typedef struct lsmkv_write_options {
     lsmkv_sync_mode sync; /* LSMKV_SYNC_DEFAULT uses the store's mode */
+    uint32_t timeout_ms;  /* how long a write may wait for a stalled store before
+                             failing with LSMKV_TIMED_OUT; 0 waits as long as it takes */
 } lsmkv_write_options;
 
 /* ---- table metadata --------------------------------------------------------- */

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# lsmkv developer entry point. The two commands a new user needs:
+#
+#   ./tools/dev.sh run    install what is missing, build, start lsmkv on its defaults
+#   ./tools/dev.sh test   install what is missing, build, run the whole test suite:
+#                         plain build, then AddressSanitizer+UBSan, then the
+#                         concurrency tests under ThreadSanitizer
+#
+# Environment: JOBS (parallel build jobs, default: number of cores),
+# LSMKV_SKIP_SANITIZERS=1 (test: plain build only, for quick local runs).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+# Debian 12 packages the build and tests need.
+packages=(build-essential cmake ninja-build pkg-config
+          libprotobuf-c-dev protobuf-c-compiler libnng-dev libcmocka-dev libxxhash-dev)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+install_missing() {
+    local missing=()
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "Missing Debian packages. Install them with:" >&2
+        echo "  sudo apt-get update && sudo $cmd" >&2
+        exit 1
+    fi
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    $cmd >/dev/null
+}
+
+# build DIR [cmake args...]
+build() {
+    local dir=$1
+    shift
+    say "building in $dir"
+    cmake -S . -B "$dir" -G Ninja -DLSMKV_WERROR=ON "$@" >/dev/null
+    cmake --build "$dir" -j "${JOBS:-$(nproc)}"
+}
+
+# run_tests DIR [ctest args...]
+run_tests() {
+    local dir=$1
+    shift
+    say "testing in $dir $*"
+    (cd "$dir" && ctest --output-on-failure -j "${JOBS:-$(nproc)}" "$@")
+}
+
+cmd_test() {
+    install_missing
+    build build
+    run_tests build
+    if [ "${LSMKV_SKIP_SANITIZERS:-0}" = 1 ]; then
+        return 0
+    fi
+    build build-asan -DCMAKE_BUILD_TYPE=Debug -DLSMKV_SANITIZE=address,undefined
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        run_tests build-asan
+    build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLSMKV_SANITIZE=thread
+    TSAN_OPTIONS=halt_on_error=1 run_tests build-tsan -L concurrency
+    say "all tests passed"
+}
+
+cmd_run() {
+    install_missing
+    build build
+    say "starting the engine demo (a short benchmark) in ./lsmkv-data"
+    exec ./build/tools/bench/lsmkv-bench --db=./lsmkv-data --num=100000 \
+        --benchmarks=fillrandom,readrandom
+}
+
+case "${1:-}" in
+run) cmd_run ;;
+test) cmd_test ;;
+*)
+    echo "usage: $0 run|test" >&2
+    exit 2
+    ;;
+esac
