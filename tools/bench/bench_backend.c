@@ -1,0 +1,41 @@
+/*
+ * bench_backend — the registry of back ends built into this binary. LevelDB
+ * and RocksDB are compiled in only with -DLSMKV_BENCH_COMPARE=ON.
+ */
+#include "bench_backend.h"
+
+#include <string.h>
+
+static const bench_backend *const backends[] = {
+    &bench_backend_lsmkv,
+#ifdef LSMKV_BENCH_HAVE_LEVELDB
+    &bench_backend_leveldb,
+#endif
+#ifdef LSMKV_BENCH_HAVE_ROCKSDB
+    &bench_backend_rocksdb,
+#endif
+};
+
+const bench_backend *
+bench_backend_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+        if (strcmp(backends[i]->name, name) == 0) {
+            return backends[i];
+        }
+    }
+    return NULL;
+}
+
+const char *
+bench_backend_names(void)
+{
+    return "lsmkv"
+#ifdef LSMKV_BENCH_HAVE_LEVELDB
+           ",leveldb"
+#endif
+#ifdef LSMKV_BENCH_HAVE_ROCKSDB
+           ",rocksdb"
+#endif
+        ;
+}

@@ -1,0 +1,71 @@
+/*
+ * bench_backend — one small ops table per storage engine lsmkv-bench can drive.
+ *
+ * The workloads (bench_workloads.c) see only this table, so lsmkv, LevelDB and
+ * RocksDB run exactly the same key sequences with the same settings. A back end
+ * handles its own errors: any failure prints the engine's message on stderr and
+ * exits the (child) process with status 1, because a benchmark whose writes
+ * fail measures nothing.
+ */
+#ifndef LSMKV_TOOLS_BENCH_BACKEND_H
+#define LSMKV_TOOLS_BENCH_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bench_flags.h"
+
+typedef struct bench_backend {
+    const char *name; /* as given to --engine, also the subdirectory of --db */
+
+    /* A human-readable version string for the header ("lsmkv 0.1.0"). */
+    const char *(*version)(void);
+
+    /*
+     * Opens (creating if missing) the database in `dir` with the settings of
+     * `cfg`: write buffer, bloom bits, no compression, and writes without sync
+     * unless cfg->sync_always. Returns the engine's handle; never fails.
+     */
+    void *(*open)(const bench_config *cfg, const char *dir);
+
+    /* Closes the handle and frees everything open() allocated. */
+    void (*close)(void *db);
+
+    /* Writes key -> value; `sync` forces an fsync of this write (fillsync). */
+    void (*put)(void *db, const uint8_t *key, size_t key_len, const uint8_t *value,
+                size_t value_len, bool sync);
+
+    /* Deletes key; deleting a missing key is not an error. */
+    void (*del)(void *db, const uint8_t *key, size_t key_len);
+
+    /* Point read: true when found, with the value's length in *value_len. */
+    bool (*get)(void *db, const uint8_t *key, size_t key_len, size_t *value_len);
+
+    /*
+     * Sequential scan. iter_new returns an iterator positioned at the first
+     * key; iter_next reads the entry under it (its key+value bytes into
+     * *entry_bytes), steps past it and returns true, or returns false at the
+     * end; iter_free releases it. All three NULL when the engine has no
+     * iterator: readseq then falls back to point reads in key order.
+     */
+    void *(*iter_new)(void *db);
+    bool (*iter_next)(void *it, size_t *entry_bytes);
+    void (*iter_free)(void *it);
+} bench_backend;
+
+/* The back end called `name`, or NULL when unknown or not built in. */
+const bench_backend *bench_backend_find(const char *name);
+
+/* Comma-separated names of the back ends built into this binary. */
+const char *bench_backend_names(void);
+
+extern const bench_backend bench_backend_lsmkv;
+#ifdef LSMKV_BENCH_HAVE_LEVELDB
+extern const bench_backend bench_backend_leveldb;
+#endif
+#ifdef LSMKV_BENCH_HAVE_ROCKSDB
+extern const bench_backend bench_backend_rocksdb;
+#endif
+
+#endif /* LSMKV_TOOLS_BENCH_BACKEND_H */

@@ -1,0 +1,330 @@
+/*
+ * bench_flags — see bench_flags.h. Flags are db_bench's `--name=value` form
+ * only; anything else is an error (exit 2) rather than a guess, so a typo
+ * never silently benchmarks the wrong thing.
+ */
+#include "bench_flags.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_backend.h"
+#include "bench_workloads.h"
+
+#define DEFAULT_BENCHMARKS                                                                         \
+    "fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,deleterandom,fillsync"
+
+/* LevelDB clamps its write buffer to this range: staying inside keeps the
+ * engines' settings truly equal. */
+#define MIN_WRITE_BUFFER ((uint64_t)64 << 10)
+#define MAX_WRITE_BUFFER ((uint64_t)1 << 30)
+/* lsmkv's default value limit; a key is never empty, nor (here) a value. */
+#define MAX_VALUE_SIZE ((uint64_t)16 << 20)
+
+typedef bool (*flag_parse_fn)(const char *value, bench_config *cfg);
+
+/* ---- values ---------------------------------------------------------------- */
+
+/* A decimal number in [min, max] with an optional K/M/G (binary) suffix. */
+static bool
+parse_number(const char *s, uint64_t min, uint64_t max, bool suffix, uint64_t *out)
+{
+    char *end;
+    uint64_t v;
+    uint64_t scale = 1;
+
+    if (*s < '0' || *s > '9') {
+        return false; /* no sign, no blanks, not empty */
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0) {
+        return false;
+    }
+    if (suffix && *end != '\0' && end[1] == '\0') {
+        const char *units = "KMG";
+        const char *unit = strchr(units, *end >= 'a' ? *end - 'a' + 'A' : *end);
+
+        if (unit != NULL) {
+            scale = (uint64_t)1 << (10 * (unit - units + 1));
+            end++;
+        }
+    }
+    if (*end != '\0' || v > UINT64_MAX / scale || v * scale < min || v * scale > max) {
+        return false;
+    }
+    *out = v * scale;
+    return true;
+}
+
+typedef bool (*list_add_fn)(bench_config *cfg, const char *name);
+
+/* Splits a comma list and hands each element to `add`, which checks it. */
+static bool
+parse_list(const char *s, bench_config *cfg, list_add_fn add)
+{
+    for (;;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma != NULL ? (size_t)(comma - s) : strlen(s);
+        char name[64] = "";
+
+        if (len < sizeof(name)) { /* longer names are unknown anyway */
+            memcpy(name, s, len);
+            name[len] = '\0';
+        }
+        if (!add(cfg, name)) {
+            return false;
+        }
+        if (comma == NULL) {
+            return true;
+        }
+        s = comma + 1;
+    }
+}
+
+static bool
+add_benchmark(bench_config *cfg, const char *name)
+{
+    const char *canonical = bench_workloads_find(name);
+
+    if (canonical == NULL) {
+        fprintf(stderr, "lsmkv-bench: unknown benchmark '%s' (known: %s)\n", name,
+                bench_workloads_names());
+        return false;
+    }
+    if (cfg->benchmark_count == BENCH_MAX_LIST) {
+        fprintf(stderr, "lsmkv-bench: more than %d benchmarks\n", BENCH_MAX_LIST);
+        return false;
+    }
+    cfg->benchmarks[cfg->benchmark_count++] = canonical;
+    return true;
+}
+
+static bool
+add_engine(bench_config *cfg, const char *name)
+{
+    const bench_backend *backend = bench_backend_find(name);
+
+    if (backend == NULL) {
+        fprintf(stderr,
+                "lsmkv-bench: unknown engine '%s' (built in: %s; leveldb and rocksdb need "
+                "-DLSMKV_BENCH_COMPARE=ON)\n",
+                name, bench_backend_names());
+        return false;
+    }
+    if (cfg->engine_count == BENCH_MAX_LIST) {
+        fprintf(stderr, "lsmkv-bench: more than %d engines\n", BENCH_MAX_LIST);
+        return false;
+    }
+    cfg->engines[cfg->engine_count++] = backend;
+    return true;
+}
+
+/* ---- one parser per flag ---------------------------------------------------- */
+
+static bool
+flag_benchmarks(const char *value, bench_config *cfg)
+{
+    cfg->benchmark_count = 0; /* a repeated flag replaces the list */
+    return parse_list(value, cfg, add_benchmark);
+}
+
+static bool
+flag_engine(const char *value, bench_config *cfg)
+{
+    cfg->engine_count = 0;
+    return parse_list(value, cfg, add_engine);
+}
+
+static bool
+flag_num(const char *value, bench_config *cfg)
+{
+    return parse_number(value, 1, BENCH_MAX_NUM, false, &cfg->num);
+}
+
+static bool
+flag_reads(const char *value, bench_config *cfg)
+{
+    return parse_number(value, 1, BENCH_MAX_NUM, false, &cfg->reads);
+}
+
+static bool
+flag_value_size(const char *value, bench_config *cfg)
+{
+    uint64_t v;
+
+    if (!parse_number(value, 1, MAX_VALUE_SIZE, true, &v)) {
+        return false;
+    }
+    cfg->value_size = (size_t)v;
+    return true;
+}
+
+static bool
+flag_db(const char *value, bench_config *cfg)
+{
+    cfg->db = value;
+    return value[0] != '\0';
+}
+
+static bool
+flag_sync(const char *value, bench_config *cfg)
+{
+    if (strcmp(value, "always") == 0) {
+        cfg->sync_always = true;
+    } else if (strcmp(value, "none") == 0) {
+        cfg->sync_always = false;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static bool
+flag_write_buffer_size(const char *value, bench_config *cfg)
+{
+    uint64_t v;
+
+    if (!parse_number(value, MIN_WRITE_BUFFER, MAX_WRITE_BUFFER, true, &v)) {
+        return false;
+    }
+    cfg->write_buffer_size = (size_t)v;
+    return true;
+}
+
+static bool
+flag_bloom_bits(const char *value, bench_config *cfg)
+{
+    uint64_t v;
+
+    if (!parse_number(value, 0, 64, false, &v)) {
+        return false;
+    }
+    cfg->bloom_bits = (int)v;
+    return true;
+}
+
+static bool
+flag_seed(const char *value, bench_config *cfg)
+{
+    return parse_number(value, 0, UINT64_MAX, false, &cfg->seed);
+}
+
+/* `expect` is NULL when the parser prints its own, more precise, error. */
+static const struct flag {
+    const char *name;
+    flag_parse_fn parse;
+    const char *expect;
+} flags[] = {
+    {"benchmarks", flag_benchmarks, NULL},
+    {"engine", flag_engine, NULL},
+    {"num", flag_num, "an integer from 1 to 9999999999999999"},
+    {"reads", flag_reads, "an integer from 1 to 9999999999999999"},
+    {"value_size", flag_value_size, "a size from 1 to 16M"},
+    {"db", flag_db, "a directory"},
+    {"sync", flag_sync, "always or none"},
+    {"write_buffer_size", flag_write_buffer_size, "a size from 64K to 1G (K/M/G suffixes)"},
+    {"bloom_bits", flag_bloom_bits, "an integer from 0 to 64"},
+    {"seed", flag_seed, "an unsigned 64-bit integer"},
+};
+
+#define FLAG_COUNT (sizeof(flags) / sizeof(flags[0]))
+
+/* ---- the command line -------------------------------------------------------- */
+
+void
+bench_flags_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: lsmkv-bench [--flag=value ...]\n"
+            "\n"
+            "  --benchmarks=LIST        workloads to run, in order; default:\n"
+            "                           %s\n"
+            "  --engine=LIST            engines to compare, each in a child process and in\n"
+            "                           DIR/<engine> (default lsmkv; built in: %s)\n"
+            "  --num=N                  entries written by the fills (default 1000000)\n"
+            "  --reads=N                operations of the reads (default: num)\n"
+            "  --value_size=N           bytes per value (default 100)\n"
+            "  --db=DIR                 parent directory; DIR/<engine> is deleted first\n"
+            "                           (default /tmp/lsmkv-bench)\n"
+            "  --sync=always|none       sync every write, not only fillsync's (default none)\n"
+            "  --write_buffer_size=N    memtable / write buffer size (default 4M)\n"
+            "  --bloom_bits=N           bloom filter bits per key, 0 disables (default 10)\n"
+            "  --seed=N                 seed of the keys and values (default 301)\n"
+            "  --help                   this text\n",
+            DEFAULT_BENCHMARKS, bench_backend_names());
+}
+
+static void
+set_defaults(bench_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->num = 1000000;
+    cfg->value_size = 100;
+    cfg->db = "/tmp/lsmkv-bench";
+    cfg->write_buffer_size = (size_t)4 << 20;
+    cfg->bloom_bits = 10;
+    cfg->seed = 301;
+    flag_benchmarks(DEFAULT_BENCHMARKS, cfg);
+    flag_engine("lsmkv", cfg);
+}
+
+/* Applies one `--name=value` argument; prints the error and returns false. */
+static bool
+apply_flag(const char *arg, bench_config *cfg)
+{
+    const char *eq = strchr(arg, '=');
+    size_t name_len = eq != NULL ? (size_t)(eq - arg - 2) : strlen(arg) - 2;
+
+    for (size_t i = 0; i < FLAG_COUNT; i++) {
+        const struct flag *f = &flags[i];
+
+        if (strlen(f->name) != name_len || strncmp(arg + 2, f->name, name_len) != 0) {
+            continue;
+        }
+        if (eq == NULL) {
+            fprintf(stderr, "lsmkv-bench: --%s needs a value: --%s=...\n", f->name, f->name);
+            return false;
+        }
+        if (f->parse(eq + 1, cfg)) {
+            return true;
+        }
+        if (f->expect != NULL) {
+            fprintf(stderr, "lsmkv-bench: bad value '%s' for --%s: expected %s\n", eq + 1, f->name,
+                    f->expect);
+        }
+        return false;
+    }
+    fprintf(stderr, "lsmkv-bench: unknown flag '%s' (try --help)\n", arg);
+    return false;
+}
+
+int
+bench_flags_parse(int argc, char **argv, bench_config *cfg)
+{
+    bool reads_given = false;
+
+    set_defaults(cfg);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            bench_flags_usage(stdout);
+            return 1;
+        }
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0' || arg[2] == '=') {
+            fprintf(stderr, "lsmkv-bench: unexpected argument '%s' (try --help)\n", arg);
+            return 2;
+        }
+        if (!apply_flag(arg, cfg)) {
+            return 2;
+        }
+        reads_given |= strncmp(arg, "--reads=", 8) == 0;
+    }
+    if (!reads_given) {
+        cfg->reads = cfg->num;
+    }
+    return 0;
+}

@@ -1,0 +1,48 @@
+/*
+ * bench_flags — lsmkv-bench's command line: db_bench-style `--name=value` flags
+ * parsed into one bench_config that every engine run reads unchanged.
+ */
+#ifndef LSMKV_TOOLS_BENCH_FLAGS_H
+#define LSMKV_TOOLS_BENCH_FLAGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct bench_backend;
+
+/* Enough for every workload and engine name a user could list more than once. */
+#define BENCH_MAX_LIST 64
+
+/* Keys are the key number in 16 decimal digits, so numbers stay below 10^16. */
+#define BENCH_KEY_BYTES 16
+#define BENCH_MAX_NUM   9999999999999999ULL
+
+typedef struct bench_config {
+    const char *benchmarks[BENCH_MAX_LIST]; /* workload names (static), run in order */
+    size_t benchmark_count;
+    const struct bench_backend *engines[BENCH_MAX_LIST]; /* each run in turn */
+    size_t engine_count;
+    uint64_t num;             /* entries written by fills (--num) */
+    uint64_t reads;           /* operations of the read workloads (--reads) */
+    size_t value_size;        /* bytes per value (--value_size) */
+    const char *db;           /* parent directory; engine X uses <db>/X */
+    bool sync_always;         /* --sync=always: every write is synced */
+    size_t write_buffer_size; /* memtable / write buffer bytes */
+    int bloom_bits;           /* bloom filter bits per key; 0 disables */
+    uint64_t seed;            /* seed of the key and value generators */
+} bench_config;
+
+/*
+ * Parses argv into *cfg (defaults for what is not given). Returns 0 to run,
+ * 1 when --help was printed (exit 0), 2 after printing an error for an unknown
+ * flag or a bad value (exit 2). Nothing is allocated: names point to static
+ * strings and `db` into argv.
+ */
+int bench_flags_parse(int argc, char **argv, bench_config *cfg);
+
+/* Prints the usage text to `out`. */
+void bench_flags_usage(FILE *out);
+
+#endif /* LSMKV_TOOLS_BENCH_FLAGS_H */
