@@ -56,12 +56,15 @@ typedef struct block block;
 /*
  * Takes the contents (ownership of *contents moves to the block on success
  * only; *contents is left empty) and checks the restart array: LSMKV_CORRUPTION
- * if it does not fit. `what` names the block in messages (e.g. "000012.sst
- * block at 4096").
+ * if it does not fit. file and offset name the block in messages
+ * ("/dir/000012.sst: malformed entry at byte 17 of block at offset 4096");
+ * file is borrowed and must outlive the block.
  */
-int block_new(buffer *contents, const char *what, block **out, lsmkv_error *err);
+int block_new(buffer *contents, const char *file, uint64_t offset, block **out, lsmkv_error *err);
 void block_free(block *b);
 size_t block_size(const block *b);
+/* Entries and restart array, valid as long as the block. */
+slice block_contents(const block *b);
 
 /*
  * An iterator over the block's entries. owns_block: the iterator frees the
@@ -69,5 +72,65 @@ size_t block_size(const block *b);
  * LSMKV_CORRUPTION.
  */
 iterator *block_iterator_new(block *b, bool owns_block);
+
+/* ---- cursor ----------------------------------------------------------------- */
+
+/*
+ * A position in block contents that can live on the caller's stack, so that a
+ * point lookup (sstable_reader_get) seeks without allocating: keys up to
+ * BLOCK_CURSOR_INLINE_KEY bytes are rebuilt inside the cursor. The block
+ * iterator is a thin wrapper around one. Fields are private to block.c.
+ */
+#define BLOCK_CURSOR_INLINE_KEY 128
+
+typedef struct block_cursor {
+    const uint8_t *data;
+    uint32_t limit; /* end of the entries = start of the restart array */
+    uint32_t num_restarts;
+    uint32_t current; /* offset of the current entry; limit when not valid */
+    uint32_t next;    /* offset of the entry after it */
+    uint8_t *key;     /* key_inline or heap */
+    size_t key_len;
+    size_t key_cap;
+    slice value;
+    const char *file; /* for messages; borrowed */
+    uint64_t offset;
+    const char *problem; /* why the cursor stopped, or NULL */
+    uint32_t problem_at;
+    uint8_t key_inline[BLOCK_CURSOR_INLINE_KEY];
+} block_cursor;
+
+/*
+ * Positions nowhere (not valid). contents must outlive the cursor. Returns
+ * LSMKV_CORRUPTION if the restart array does not fit; either way the cursor
+ * must be finished with block_cursor_fini.
+ */
+int block_cursor_init(block_cursor *c, slice contents, const char *file, uint64_t offset,
+                      lsmkv_error *err);
+void block_cursor_fini(block_cursor *c);
+void block_cursor_seek_to_first(block_cursor *c);
+/* Positions at the first entry whose key is >= target. */
+void block_cursor_seek(block_cursor *c, slice target);
+/* Requires valid. */
+void block_cursor_next(block_cursor *c);
+/* LSMKV_OK, or LSMKV_CORRUPTION (message in err) if a malformed entry stopped it. */
+int block_cursor_status(const block_cursor *c, lsmkv_error *err);
+
+static inline bool
+block_cursor_valid(const block_cursor *c)
+{
+    return c->current < c->limit;
+}
+/* Valid until the cursor moves. */
+static inline slice
+block_cursor_key(const block_cursor *c)
+{
+    return slice_make(c->key, c->key_len);
+}
+static inline slice
+block_cursor_value(const block_cursor *c)
+{
+    return c->value;
+}
 
 #endif

@@ -32,8 +32,11 @@ uint64_t sstable_builder_estimated_size(const sstable_builder *b);
 
 /*
  * Writes the bloom, index and properties blocks and the footer, fsyncs and
- * closes the file, fills *props (may be NULL) and frees b. At least one entry
- * must have been added. On failure the file is removed and b freed.
+ * closes the file, fills *props (may be NULL) and frees b. *props is
+ * overwritten without being freed (pass it fresh from sstable_properties_init);
+ * the caller then owns it and frees it with sstable_properties_fini. At least
+ * one entry must have been added (else LSMKV_INVALID_ARGUMENT). On failure the
+ * file is removed and b freed.
  */
 int sstable_builder_finish(sstable_builder *b, sstable_properties *props, lsmkv_error *err);
 

@@ -40,12 +40,14 @@
 #define LSMKV_ENGINE_SSTABLE_FORMAT_H
 
 #include "buffer.h"
+#include "checksum.h"
+#include "lsmkv/lsmkv.h"
 
-#define SSTABLE_MAGIC          UINT64_C(0x3154535654534d4c) /* "LMSTSVT1" little-endian */
-#define SSTABLE_FORMAT_VERSION 1
-#define SSTABLE_FOOTER_BYTES   64
-#define SSTABLE_BLOCK_TRAILER  5
-#define SSTABLE_CHECKSUM_SEED  UINT64_C(0x53535441424c4521) /* "SSTABLE!" */
+#define SSTABLE_MAGIC            UINT64_C(0x3154535654534d4c) /* "LMSTSVT1" little-endian */
+#define SSTABLE_FORMAT_VERSION   1
+#define SSTABLE_FOOTER_BYTES     64
+#define SSTABLE_BLOCK_TRAILER    5
+#define SSTABLE_CHECKSUM_SEED    UINT64_C(0x53535441424c4521) /* "SSTABLE!" */
 #define SSTABLE_COMPRESSION_NONE 0
 
 /* What the properties block records; keys are owned (init/fini). */
@@ -56,12 +58,60 @@ typedef struct sstable_properties {
     uint64_t max_sequence;
     uint64_t data_blocks;
     uint64_t data_bytes;
-    buffer min_key; /* smallest user key */
-    buffer max_key; /* largest user key */
-    uint64_t file_size;  /* filled by the builder/reader, not stored */
+    buffer min_key;     /* smallest user key */
+    buffer max_key;     /* largest user key */
+    uint64_t file_size; /* filled by the builder/reader, not stored */
 } sstable_properties;
 
 void sstable_properties_init(sstable_properties *p);
 void sstable_properties_fini(sstable_properties *p);
+
+/*
+ * The encodings below are shared by the builder and the reader so that the
+ * format is written down in code exactly once.
+ */
+
+/* Where a block lives in the file; size excludes the trailer. */
+typedef struct sstable_handle {
+    uint64_t offset;
+    uint64_t size;
+} sstable_handle;
+
+typedef struct sstable_footer {
+    sstable_handle bloom; /* size 0: the table has no bloom filter */
+    sstable_handle index;
+    sstable_handle properties;
+} sstable_footer;
+
+/* Checksum stored in a block trailer over `len` bytes: the contents followed
+ * by the compression byte. */
+static inline uint32_t
+sstable_block_checksum(const uint8_t *contents_and_type, size_t len)
+{
+    return checksum32(contents_and_type, len, SSTABLE_CHECKSUM_SEED);
+}
+
+/* Appends varint64 offset | varint64 size. */
+void sstable_handle_encode(buffer *out, sstable_handle h);
+/* false if `in` is not exactly one well-formed handle. */
+bool sstable_handle_decode(slice in, sstable_handle *out);
+
+/* Writes the SSTABLE_FOOTER_BYTES footer (current format version) to dst. */
+void sstable_footer_encode(const sstable_footer *f, uint8_t *dst);
+/*
+ * Decodes and verifies (magic, checksum, version) the footer read from
+ * `path` at `offset`; LSMKV_CORRUPTION with a message naming path and offset.
+ */
+int sstable_footer_decode(const uint8_t *src, const char *path, uint64_t offset,
+                          sstable_footer *out, lsmkv_error *err);
+
+/* Appends the properties block (file_size is not stored). */
+void sstable_properties_encode(const sstable_properties *p, buffer *out);
+/*
+ * Parses a properties block read from `path` at `offset` into *out, which must
+ * be initialized; LSMKV_CORRUPTION naming path and offset if it is malformed.
+ */
+int sstable_properties_decode(slice in, const char *path, uint64_t offset, sstable_properties *out,
+                              lsmkv_error *err);
 
 #endif

@@ -1,0 +1,424 @@
+/*
+ * SSTable reader (format in sstable_format.h).
+ *
+ * Open verifies the footer and every metadata block and keeps the index,
+ * bloom filter and properties in memory; after that the reader is never
+ * written, so any number of threads may get and iterate at once without a
+ * lock. Data blocks are read with one pread each into memory owned by the
+ * caller's stack frame or iterator and verified on every read: a damaged
+ * block fails only the reads that need it.
+ */
+#include "sstable_reader.h"
+
+#include "block.h"
+#include "bloom.h"
+#include "coding.h"
+#include "file.h"
+#include "status.h"
+
+#include <stdlib.h>
+
+struct sstable_reader {
+    file_reader *file;
+    const char *path;    /* owned by file */
+    uint64_t blocks_end; /* where the footer starts: every block ends before it */
+    uint64_t index_offset;
+    sstable_properties props;
+    block *index;
+    buffer bloom; /* empty: no filter */
+};
+
+/*
+ * Reads the block at h and its trailer into out and verifies them; on success
+ * out holds the contents alone. The handle comes from disk, so it is checked
+ * to lie inside the file before anything is allocated for it.
+ */
+static int
+read_block(const sstable_reader *r, sstable_handle h, buffer *out, lsmkv_error *err)
+{
+    uint64_t end = r->blocks_end;
+    if (h.offset > end || h.size > end - h.offset ||
+        end - h.offset - h.size < SSTABLE_BLOCK_TRAILER) {
+        return status_set(err, LSMKV_CORRUPTION,
+                          "%s: block at offset %llu of %llu bytes lies outside the file", r->path,
+                          (unsigned long long)h.offset, (unsigned long long)h.size);
+    }
+    size_t n = (size_t)h.size + SSTABLE_BLOCK_TRAILER;
+    buffer_clear(out);
+    buffer_reserve(out, n);
+    int rc = file_reader_read(r->file, h.offset, n, out->data, err);
+    if (rc != LSMKV_OK) {
+        return rc;
+    }
+    const uint8_t *trailer = out->data + h.size;
+    if (decode_fixed32(trailer + 1) != sstable_block_checksum(out->data, (size_t)h.size + 1)) {
+        return status_set(err, LSMKV_CORRUPTION, "%s: checksum mismatch in block at offset %llu",
+                          r->path, (unsigned long long)h.offset);
+    }
+    if (trailer[0] != SSTABLE_COMPRESSION_NONE) {
+        return status_set(err, LSMKV_CORRUPTION,
+                          "%s: unknown compression %u in block at offset %llu", r->path, trailer[0],
+                          (unsigned long long)h.offset);
+    }
+    out->len = (size_t)h.size;
+    return LSMKV_OK;
+}
+
+/* Footer, then properties, index and bloom blocks. */
+static int
+load_metadata(sstable_reader *r, lsmkv_error *err)
+{
+    uint64_t size = file_reader_size(r->file);
+    if (size < SSTABLE_FOOTER_BYTES) {
+        return status_set(err, LSMKV_CORRUPTION, "%s: file of %llu bytes is too short for a table",
+                          r->path, (unsigned long long)size);
+    }
+    r->blocks_end = size - SSTABLE_FOOTER_BYTES;
+    uint8_t bytes[SSTABLE_FOOTER_BYTES];
+    sstable_footer footer;
+    int rc = file_reader_read(r->file, r->blocks_end, sizeof(bytes), bytes, err);
+    if (rc == LSMKV_OK) {
+        rc = sstable_footer_decode(bytes, r->path, r->blocks_end, &footer, err);
+    }
+    buffer contents;
+    buffer_init(&contents);
+    if (rc == LSMKV_OK) {
+        rc = read_block(r, footer.properties, &contents, err);
+    }
+    if (rc == LSMKV_OK) {
+        rc = sstable_properties_decode(buffer_slice(&contents), r->path, footer.properties.offset,
+                                       &r->props, err);
+    }
+    if (rc == LSMKV_OK) {
+        rc = read_block(r, footer.index, &contents, err);
+    }
+    if (rc == LSMKV_OK) {
+        rc = block_new(&contents, r->path, footer.index.offset, &r->index, err);
+        r->index_offset = footer.index.offset;
+    }
+    if (rc == LSMKV_OK && footer.bloom.size > 0) {
+        rc = read_block(r, footer.bloom, &r->bloom, err);
+    }
+    buffer_fini(&contents);
+    r->props.file_size = size;
+    return rc;
+}
+
+int
+sstable_reader_open(const char *path, sstable_reader **out, lsmkv_error *err)
+{
+    file_reader *f;
+    int rc = file_reader_open(path, &f, err);
+    if (rc != LSMKV_OK) {
+        return rc;
+    }
+    sstable_reader *r = xcalloc(1, sizeof(*r));
+    r->file = f;
+    r->path = file_reader_path(f);
+    sstable_properties_init(&r->props);
+    buffer_init(&r->bloom);
+    rc = load_metadata(r, err);
+    if (rc != LSMKV_OK) {
+        sstable_reader_free(r);
+        return rc;
+    }
+    *out = r;
+    return LSMKV_OK;
+}
+
+void
+sstable_reader_free(sstable_reader *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    block_free(r->index);
+    buffer_fini(&r->bloom);
+    sstable_properties_fini(&r->props);
+    file_reader_close(r->file);
+    free(r);
+}
+
+const sstable_properties *
+sstable_reader_properties(const sstable_reader *r)
+{
+    return &r->props;
+}
+
+const char *
+sstable_reader_path(const sstable_reader *r)
+{
+    return r->path;
+}
+
+bool
+sstable_reader_may_contain(const sstable_reader *r, uint64_t user_key_hash)
+{
+    return r->bloom.len == 0 || bloom_may_contain(buffer_slice(&r->bloom), user_key_hash);
+}
+
+static int
+decode_index_value(const sstable_reader *r, slice value, sstable_handle *h, lsmkv_error *err)
+{
+    if (!sstable_handle_decode(value, h)) {
+        return status_set(err, LSMKV_CORRUPTION, "%s: malformed block handle in index", r->path);
+    }
+    return LSMKV_OK;
+}
+
+/*
+ * Index keys are the last key of each data block, so the first index entry
+ * >= target names the only block that can hold the first entry >= target.
+ * *found is false when target sorts after the whole table.
+ */
+static int
+find_data_block(const sstable_reader *r, slice target, sstable_handle *h, bool *found,
+                lsmkv_error *err)
+{
+    block_cursor c;
+    int rc = block_cursor_init(&c, block_contents(r->index), r->path, r->index_offset, err);
+    if (rc == LSMKV_OK) {
+        block_cursor_seek(&c, target);
+        rc = block_cursor_status(&c, err);
+    }
+    *found = rc == LSMKV_OK && block_cursor_valid(&c);
+    if (*found) {
+        rc = decode_index_value(r, block_cursor_value(&c), h, err);
+    }
+    block_cursor_fini(&c);
+    return rc;
+}
+
+/* Fills result from the entry the cursor is on, if it is a version of user_key. */
+static int
+take_entry(const sstable_reader *r, const block_cursor *c, slice user_key, uint64_t offset,
+           lookup_result *result, lsmkv_error *err)
+{
+    parsed_internal_key k;
+    if (block_cursor_valid(c) && !internal_key_parse(block_cursor_key(c), &k)) {
+        return status_set(err, LSMKV_CORRUPTION,
+                          "%s: malformed internal key in block at offset %llu", r->path,
+                          (unsigned long long)offset);
+    }
+    lookup_result_reset(result);
+    if (block_cursor_valid(c) && slice_equal(k.user_key, user_key)) {
+        result->found = true;
+        result->type = k.type;
+        result->sequence = k.sequence;
+        buffer_append_slice(&result->value, block_cursor_value(c));
+    }
+    return LSMKV_OK;
+}
+
+static int
+get_internal(sstable_reader *r, slice target, slice user_key, lookup_result *result,
+             lsmkv_error *err)
+{
+    sstable_handle h;
+    bool found;
+    int rc = find_data_block(r, target, &h, &found, err);
+    if (rc != LSMKV_OK || !found) {
+        if (rc == LSMKV_OK) {
+            lookup_result_reset(result);
+        }
+        return rc;
+    }
+    buffer contents; /* the one allocation of a get */
+    buffer_init(&contents);
+    rc = read_block(r, h, &contents, err);
+    block_cursor c;
+    if (rc == LSMKV_OK) {
+        rc = block_cursor_init(&c, buffer_slice(&contents), r->path, h.offset, err);
+        if (rc == LSMKV_OK) {
+            block_cursor_seek(&c, target);
+            rc = block_cursor_status(&c, err);
+        }
+        if (rc == LSMKV_OK) {
+            rc = take_entry(r, &c, user_key, h.offset, result, err);
+        }
+        block_cursor_fini(&c);
+    }
+    buffer_fini(&contents);
+    return rc;
+}
+
+int
+sstable_reader_get(sstable_reader *r, slice user_key, uint64_t user_key_hash, uint64_t snapshot,
+                   lookup_result *result, lsmkv_error *err)
+{
+    if (!sstable_reader_may_contain(r, user_key_hash)) {
+        lookup_result_reset(result);
+        return LSMKV_OK;
+    }
+    /* The lookup key sorts just before every version visible at snapshot. */
+    uint8_t stack_key[256];
+    size_t n = user_key.len + INTERNAL_KEY_TRAILER;
+    uint8_t *target = n <= sizeof(stack_key) ? stack_key : xmalloc(n);
+    if (user_key.len > 0) {
+        memcpy(target, user_key.data, user_key.len);
+    }
+    uint64_t seq = snapshot < SEQUENCE_MAX ? snapshot : SEQUENCE_MAX;
+    encode_fixed64(target + user_key.len, (seq << 8) | VALUE_TYPE_FOR_SEEK);
+    int rc = get_internal(r, slice_make(target, n), user_key, result, err);
+    if (target != stack_key) {
+        free(target);
+    }
+    return rc;
+}
+
+/* ---- iterator --------------------------------------------------------------- */
+
+/*
+ * Two levels: a cursor over the in-memory index and one over the current data
+ * block, whose contents buffer is reused from block to block.
+ */
+typedef struct table_iterator {
+    iterator base;
+    sstable_reader *reader;
+    block_cursor index;
+    block_cursor data;
+    bool data_loaded;
+    uint64_t data_offset; /* of the loaded block */
+    buffer contents;
+    lsmkv_error error; /* sticky: once set, the iterator stays invalid */
+} table_iterator;
+
+/* Loads the block the index cursor is on (none if it is not valid). */
+static void
+load_data_block(table_iterator *t)
+{
+    sstable_handle h;
+    if (!block_cursor_valid(&t->index)) {
+        block_cursor_status(&t->index, &t->error);
+    } else if (decode_index_value(t->reader, block_cursor_value(&t->index), &h, &t->error) ==
+               LSMKV_OK) {
+        if (t->data_loaded && t->data_offset == h.offset) {
+            return; /* already here: a seek within the current block */
+        }
+        block_cursor_fini(&t->data);
+        t->data_loaded = false;
+        if (read_block(t->reader, h, &t->contents, &t->error) == LSMKV_OK &&
+            block_cursor_init(&t->data, buffer_slice(&t->contents), t->reader->path, h.offset,
+                              &t->error) == LSMKV_OK) {
+            t->data_loaded = true;
+            t->data_offset = h.offset;
+            return;
+        }
+    }
+    block_cursor_fini(&t->data);
+    t->data_loaded = false;
+}
+
+/* Moves past exhausted blocks to the next entry, if any. */
+static void
+skip_exhausted_blocks(table_iterator *t)
+{
+    while (t->data_loaded && !block_cursor_valid(&t->data)) {
+        if (block_cursor_status(&t->data, &t->error) != LSMKV_OK) {
+            return;
+        }
+        block_cursor_next(&t->index);
+        load_data_block(t);
+        if (t->data_loaded) {
+            block_cursor_seek_to_first(&t->data);
+        }
+    }
+}
+
+static bool
+ti_valid(iterator *it)
+{
+    table_iterator *t = (table_iterator *)it;
+    return t->error.code == LSMKV_OK && t->data_loaded && block_cursor_valid(&t->data);
+}
+
+static void
+ti_seek_to_first(iterator *it)
+{
+    table_iterator *t = (table_iterator *)it;
+    if (t->error.code != LSMKV_OK) {
+        return;
+    }
+    block_cursor_seek_to_first(&t->index);
+    load_data_block(t);
+    if (t->data_loaded) {
+        block_cursor_seek_to_first(&t->data);
+    }
+    skip_exhausted_blocks(t);
+}
+
+static void
+ti_seek(iterator *it, slice target)
+{
+    table_iterator *t = (table_iterator *)it;
+    if (t->error.code != LSMKV_OK) {
+        return;
+    }
+    block_cursor_seek(&t->index, target);
+    load_data_block(t);
+    if (t->data_loaded) {
+        block_cursor_seek(&t->data, target);
+    }
+    skip_exhausted_blocks(t);
+}
+
+static void
+ti_next(iterator *it)
+{
+    table_iterator *t = (table_iterator *)it;
+    block_cursor_next(&t->data);
+    skip_exhausted_blocks(t);
+}
+
+static slice
+ti_key(iterator *it)
+{
+    return block_cursor_key(&((table_iterator *)it)->data);
+}
+
+static slice
+ti_value(iterator *it)
+{
+    return block_cursor_value(&((table_iterator *)it)->data);
+}
+
+static int
+ti_status(iterator *it, lsmkv_error *err)
+{
+    table_iterator *t = (table_iterator *)it;
+    return t->error.code == LSMKV_OK ? LSMKV_OK : status_copy(err, &t->error);
+}
+
+static void
+ti_free(iterator *it)
+{
+    table_iterator *t = (table_iterator *)it;
+    block_cursor_fini(&t->index);
+    block_cursor_fini(&t->data);
+    buffer_fini(&t->contents);
+    free(t);
+}
+
+static const iterator_ops table_iterator_ops = {
+    .valid = ti_valid,
+    .seek_to_first = ti_seek_to_first,
+    .seek = ti_seek,
+    .next = ti_next,
+    .key = ti_key,
+    .value = ti_value,
+    .status = ti_status,
+    .free = ti_free,
+};
+
+iterator *
+sstable_reader_iterator_new(sstable_reader *r)
+{
+    table_iterator *t = xcalloc(1, sizeof(*t));
+    t->base.ops = &table_iterator_ops;
+    t->reader = r;
+    buffer_init(&t->contents);
+    /* The index passed block_new's checks at open, so this cannot fail. */
+    block_cursor_init(&t->index, block_contents(r->index), r->path, r->index_offset, NULL);
+    block_cursor_init(&t->data, slice_make(NULL, 0), r->path, 0, NULL);
+    return &t->base;
+}
