@@ -23,8 +23,9 @@ void memtable_ref(memtable *m);
 void memtable_unref(memtable *m);
 
 /*
- * Adds one version. Caller serialises adds; (user_key, sequence) must be new.
- * value is ignored for VALUE_TYPE_DELETION.
+ * Adds one version. Caller serialises adds; (user_key, sequence) must be new,
+ * sequence <= SEQUENCE_MAX and user_key shorter than 4 GiB (the store's key
+ * limit is far below). value is ignored for VALUE_TYPE_DELETION.
  */
 void memtable_add(memtable *m, uint64_t sequence, value_type type, slice user_key, slice value);
 
