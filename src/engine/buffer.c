@@ -1,5 +1,6 @@
 #include "buffer.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -71,6 +72,9 @@ buffer_reserve(buffer *b, size_t extra)
     if (b->cap - b->len >= extra) {
         return;
     }
+    if (extra > SIZE_MAX / 2 - b->len) {
+        out_of_memory(extra); /* no allocation could hold it */
+    }
     size_t need = b->len + extra;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need) {
@@ -86,14 +90,34 @@ buffer_append(buffer *b, const void *data, size_t len)
     if (len == 0) {
         return;
     }
-    buffer_reserve(b, len);
-    memcpy(b->data + b->len, data, len);
+    const uint8_t *src = data;
+    if (b->data != NULL && src >= b->data && src < b->data + b->cap) {
+        /* Appending part of itself: the source moves if the buffer grows. */
+        size_t offset = (size_t)(src - b->data);
+        buffer_reserve(b, len);
+        src = b->data + offset;
+    } else {
+        buffer_reserve(b, len);
+    }
+    memmove(b->data + b->len, src, len);
     b->len += len;
 }
 
 void
 buffer_set(buffer *b, const void *data, size_t len)
 {
+    if (len > 0 && b->data != NULL && (const uint8_t *)data >= b->data &&
+        (const uint8_t *)data < b->data + b->cap) {
+        memmove(b->data, data, len); /* a part of itself */
+        b->len = len;
+        return;
+    }
     b->len = 0;
     buffer_append(b, data, len);
+}
+
+char *
+xstrdup(const char *s)
+{
+    return (char *)xmemdup(s, strlen(s) + 1);
 }

@@ -42,5 +42,6 @@ void *xmalloc(size_t size);
 void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *ptr, size_t size);
 uint8_t *xmemdup(const void *data, size_t len);
+char *xstrdup(const char *s);
 
 #endif

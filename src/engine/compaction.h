@@ -43,7 +43,7 @@ typedef struct compaction_stats {
  * Reads input from its first entry to its end and appends one info per file
  * written to *outputs (nothing when every entry was dropped). stats may be NULL.
  */
-int compaction_write(iterator *input, const compaction_options *options,
-                     lsmkv_table_list *outputs, compaction_stats *stats, lsmkv_error *err);
+int compaction_write(iterator *input, const compaction_options *options, lsmkv_table_list *outputs,
+                     compaction_stats *stats, lsmkv_error *err);
 
 #endif

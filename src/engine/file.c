@@ -56,7 +56,7 @@ file_writer_open(const char *path, bool exclusive, file_writer **out, lsmkv_erro
     }
     file_writer *w = xcalloc(1, sizeof(*w));
     w->fd = fd;
-    w->path = strdup(path);
+    w->path = xstrdup(path);
     buffer_init(&w->pending);
     *out = w;
     return LSMKV_OK;
@@ -188,7 +188,7 @@ file_reader_open(const char *path, file_reader **out, lsmkv_error *err)
     file_reader *r = xcalloc(1, sizeof(*r));
     r->fd = fd;
     r->size = (uint64_t)st.st_size;
-    r->path = strdup(path);
+    r->path = xstrdup(path);
     *out = r;
     return LSMKV_OK;
 }
@@ -199,8 +199,7 @@ file_reader_read(file_reader *r, uint64_t offset, size_t len, uint8_t *dst, lsmk
     if (offset > r->size || len > r->size - offset) {
         return status_set(err, LSMKV_CORRUPTION,
                           "%s: read of %zu bytes at offset %llu runs past the end (%llu bytes)",
-                          r->path, len, (unsigned long long)offset,
-                          (unsigned long long)r->size);
+                          r->path, len, (unsigned long long)offset, (unsigned long long)r->size);
     }
     int injected = fault_check(FILE_OP_READ, r->path);
     if (injected) {
@@ -375,6 +374,9 @@ int
 file_mkdir(const char *dir, lsmkv_error *err)
 {
     char path[PATH_MAX];
+    if (*dir == '\0') {
+        return status_set(err, LSMKV_INVALID_ARGUMENT, "the directory name is empty");
+    }
     if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path)) {
         return status_set(err, LSMKV_INVALID_ARGUMENT, "directory name too long: %s", dir);
     }
@@ -422,7 +424,7 @@ file_list_dir(const char *dir, char ***names_out, size_t *count_out, lsmkv_error
             cap = cap ? cap * 2 : 16;
             names = xrealloc(names, cap * sizeof(*names));
         }
-        names[count++] = strdup(entry->d_name);
+        names[count++] = xstrdup(entry->d_name);
     }
     closedir(d);
     *names_out = names;

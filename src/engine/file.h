@@ -16,9 +16,9 @@
 /* ---- fault injection (tests only) ------------------------------------------ */
 
 typedef enum file_op {
-    FILE_OP_OPEN,     /* creating or opening a file */
-    FILE_OP_WRITE,    /* handing bytes to the OS */
-    FILE_OP_SYNC,     /* fdatasync of a file */
+    FILE_OP_OPEN,  /* creating or opening a file */
+    FILE_OP_WRITE, /* handing bytes to the OS */
+    FILE_OP_SYNC,  /* fdatasync of a file */
     FILE_OP_READ,
     FILE_OP_RENAME,
     FILE_OP_REMOVE,
@@ -85,8 +85,8 @@ int file_read_all(const char *path, buffer *out, lsmkv_error *err);
  * Replaces dir/name atomically: writes dir/temp_name, fsyncs it, renames it
  * over dir/name, fsyncs dir. A crash leaves either the old or the new file.
  */
-int file_write_atomic(const char *dir, const char *name, const char *temp_name,
-                      const void *data, size_t len, lsmkv_error *err);
+int file_write_atomic(const char *dir, const char *name, const char *temp_name, const void *data,
+                      size_t len, lsmkv_error *err);
 
 int file_rename(const char *from, const char *to, lsmkv_error *err);
 /* Removing a file that does not exist is OK. */

@@ -1,5 +1,6 @@
 #include "filename.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,10 +36,15 @@ static bool
 parse_numbered(const char *name, const char *ext, uint64_t *number)
 {
     size_t digits = strspn(name, "0123456789");
-    if (digits == 0 || digits > 19 || strcmp(name + digits, ext) != 0) {
+    if (digits == 0 || digits > 20 || strcmp(name + digits, ext) != 0) {
         return false;
     }
-    *number = strtoull(name, NULL, 10);
+    errno = 0;
+    unsigned long long value = strtoull(name, NULL, 10);
+    if (errno == ERANGE) {
+        return false;
+    }
+    *number = value;
     return true;
 }
 

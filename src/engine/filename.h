@@ -17,11 +17,11 @@
 #include <stdint.h>
 
 /* Capacity of every path buffer; the store refuses longer directory names. */
-#define FILENAME_PATH_MAX   4096
-#define FILENAME_DIR_MAX    (FILENAME_PATH_MAX - 64)
-#define FILENAME_MANIFEST   "MANIFEST"
+#define FILENAME_PATH_MAX      4096
+#define FILENAME_DIR_MAX       (FILENAME_PATH_MAX - 64)
+#define FILENAME_MANIFEST      "MANIFEST"
 #define FILENAME_MANIFEST_TEMP "MANIFEST.tmp"
-#define FILENAME_LOCK       "LOCK"
+#define FILENAME_LOCK          "LOCK"
 
 typedef enum file_kind {
     FILE_KIND_UNKNOWN,

@@ -2,9 +2,12 @@
 
 #include "coding.h"
 
+#include <assert.h>
+
 void
 internal_key_append(buffer *out, slice user_key, uint64_t sequence, value_type type)
 {
+    assert(sequence <= SEQUENCE_MAX);
     buffer_reserve(out, user_key.len + INTERNAL_KEY_TRAILER);
     buffer_append(out, user_key.data, user_key.len);
     put_fixed64(out, (sequence << 8) | (uint64_t)type);

@@ -19,9 +19,9 @@ typedef enum value_type {
 } value_type;
 
 /* Seeks use the highest type so they land before every entry of that sequence. */
-#define VALUE_TYPE_FOR_SEEK    VALUE_TYPE_VALUE
-#define SEQUENCE_MAX           ((UINT64_C(1) << 56) - 1)
-#define INTERNAL_KEY_TRAILER   8
+#define VALUE_TYPE_FOR_SEEK  VALUE_TYPE_VALUE
+#define SEQUENCE_MAX         ((UINT64_C(1) << 56) - 1)
+#define INTERNAL_KEY_TRAILER 8
 
 typedef struct parsed_internal_key {
     slice user_key;

@@ -21,7 +21,7 @@ typedef struct iterator_ops {
     void (*seek_to_first)(iterator *it);
     /* Positions at the first entry whose internal key is >= target. */
     void (*seek)(iterator *it, slice target);
-    void (*next)(iterator *it); /* requires valid() */
+    void (*next)(iterator *it);   /* requires valid() */
     slice (*key)(iterator *it);   /* internal key; requires valid() */
     slice (*value)(iterator *it); /* requires valid() */
     /* LSMKV_OK, or the error that stopped the iterator (copied into err). */

@@ -258,8 +258,8 @@ stall_until_room(memtable_manager *mm, bool for_rotation, const struct timespec 
 }
 
 int
-memtable_manager_make_room(memtable_manager *mm, bool for_rotation,
-                           const struct timespec *deadline, lsmkv_error *err)
+memtable_manager_make_room(memtable_manager *mm, bool for_rotation, const struct timespec *deadline,
+                           lsmkv_error *err)
 {
     pthread_mutex_lock(&mm->mutex);
     bool slow = !for_rotation && mm->queued >= mm->max_immutables &&
@@ -389,8 +389,7 @@ memtable_manager_snapshot(memtable_manager *mm, memtable **out, size_t *count)
 }
 
 bool
-memtable_manager_get(memtable_manager *mm, slice user_key, uint64_t snapshot,
-                     lookup_result *result)
+memtable_manager_get(memtable_manager *mm, slice user_key, uint64_t snapshot, lookup_result *result)
 {
     memtable *mems[MEMTABLE_MANAGER_MAX_IMMUTABLES + 1];
     size_t count;

@@ -77,8 +77,7 @@ check_no_data_files(const char *dir, lsmkv_error *err)
 }
 
 static int
-load_or_create_manifest(const sstable_manager_options *o, manifest_state *state,
-                        lsmkv_error *err)
+load_or_create_manifest(const sstable_manager_options *o, manifest_state *state, lsmkv_error *err)
 {
     int rc = manifest_read(o->dir, state, err);
     if (rc == LSMKV_OK && o->error_if_exists) {
@@ -164,7 +163,7 @@ static sstable_manager *
 sstable_manager_alloc(const sstable_manager_options *o)
 {
     sstable_manager *sm = xcalloc(1, sizeof(*sm));
-    sm->dir = strdup(o->dir);
+    sm->dir = xstrdup(o->dir);
     sm->builder = o->builder;
     sm->target_file_bytes = o->target_file_bytes;
     sm->log = o->log;
@@ -267,8 +266,8 @@ sstable_manager_current(sstable_manager *sm)
 }
 
 int
-sstable_manager_get(sstable_manager *sm, slice user_key, uint64_t snapshot,
-                    lookup_result *result, lsmkv_error *err)
+sstable_manager_get(sstable_manager *sm, slice user_key, uint64_t snapshot, lookup_result *result,
+                    lsmkv_error *err)
 {
     version *v = sstable_manager_current(sm);
     int rc = version_get(v, user_key, snapshot, result, err);
@@ -339,8 +338,8 @@ write_manifest(sstable_manager *sm, table **tables, size_t count, uint64_t log_n
 static void
 remember_garbage(sstable_manager *sm, const lsmkv_table_list *outputs)
 {
-    sm->garbage = xrealloc(sm->garbage, (sm->garbage_count + outputs->count + 1) *
-                                            sizeof(*sm->garbage));
+    sm->garbage =
+        xrealloc(sm->garbage, (sm->garbage_count + outputs->count + 1) * sizeof(*sm->garbage));
     for (size_t i = 0; i < outputs->count; i++) {
         sm->garbage[sm->garbage_count++] = outputs->tables[i].id;
     }

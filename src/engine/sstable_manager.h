@@ -83,8 +83,7 @@ iterator *sstable_manager_iterator_new(sstable_manager *sm);
  * Merges every table into non-overlapping level-1 tables, dropping shadowed
  * versions and tombstones, while flushes and reads go on. result may be NULL.
  */
-int sstable_manager_compact(sstable_manager *sm, lsmkv_compaction_result *result,
-                            lsmkv_error *err);
+int sstable_manager_compact(sstable_manager *sm, lsmkv_compaction_result *result, lsmkv_error *err);
 
 /* Fills the SSTable fields of *stats. */
 void sstable_manager_stats(sstable_manager *sm, lsmkv_stats *stats);

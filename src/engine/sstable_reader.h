@@ -32,8 +32,8 @@ bool sstable_reader_may_contain(const sstable_reader *r, uint64_t user_key_hash)
  * result->found says whether a version (value or tombstone) was found; if so
  * type, sequence and value are set.
  */
-int sstable_reader_get(sstable_reader *r, slice user_key, uint64_t user_key_hash,
-                       uint64_t snapshot, lookup_result *result, lsmkv_error *err);
+int sstable_reader_get(sstable_reader *r, slice user_key, uint64_t user_key_hash, uint64_t snapshot,
+                       lookup_result *result, lsmkv_error *err);
 
 /* An iterator over every entry; r must outlive it. */
 iterator *sstable_reader_iterator_new(sstable_reader *r);

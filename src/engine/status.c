@@ -51,11 +51,14 @@ lsmkv_status_grpc_code(int code)
     return e ? e->grpc_code : 2; /* gRPC UNKNOWN */
 }
 
+/* Formats through a copy: the arguments may include err->message itself. */
 static void
 status_vformat(lsmkv_error *err, int code, const char *fmt, va_list ap)
 {
+    char message[sizeof(err->message)];
+    vsnprintf(message, sizeof(message), fmt, ap);
     err->code = code;
-    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    memcpy(err->message, message, sizeof(message));
 }
 
 int
@@ -84,8 +87,10 @@ status_set_errno(lsmkv_error *err, int errno_value, const char *fmt, ...)
         va_start(ap, fmt);
         status_vformat(err, code, fmt, ap);
         va_end(ap);
+        char reason[128];
         size_t used = strlen(err->message);
-        snprintf(err->message + used, sizeof(err->message) - used, ": %s", strerror(errno_value));
+        snprintf(err->message + used, sizeof(err->message) - used, ": %s",
+                 strerror_r(errno_value, reason, sizeof(reason)));
     }
     return code;
 }

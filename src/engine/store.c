@@ -48,7 +48,7 @@ typedef struct writer {
     write_batch *batch; /* NULL: a manual flush asking for a rotation */
     bool sync;
     bool has_deadline;
-    struct timespec deadline; /* CLOCK_MONOTONIC */
+    struct timespec deadline;      /* CLOCK_MONOTONIC */
     memtable_flush_ticket *ticket; /* rotation requests: the rotated memtable */
     bool done;
     int rc;
@@ -227,7 +227,7 @@ static lsmkv *
 store_alloc(const char *dir, const lsmkv_options *options)
 {
     lsmkv *db = xcalloc(1, sizeof(*db));
-    db->dir = strdup(dir);
+    db->dir = xstrdup(dir);
     db->options = *options;
     db->log.level = options->log_level;
     db->log.fn = options->log_fn;
@@ -321,8 +321,8 @@ static int
 store_make_room(lsmkv *db, writer *w, lsmkv_error *err)
 {
     bool manual_flush = w->batch == NULL;
-    int rc = memtable_manager_make_room(db->mm, manual_flush,
-                                        w->has_deadline ? &w->deadline : NULL, err);
+    int rc = memtable_manager_make_room(db->mm, manual_flush, w->has_deadline ? &w->deadline : NULL,
+                                        err);
     if (rc != LSMKV_OK) {
         return rc;
     }
@@ -503,8 +503,8 @@ writer_init(writer *w, const lsmkv *db, const lsmkv_write_options *wo, write_bat
 {
     memset(w, 0, sizeof(*w));
     w->batch = batch;
-    lsmkv_sync_mode mode = wo != NULL && wo->sync != LSMKV_SYNC_DEFAULT ? wo->sync
-                                                                       : db->options.sync;
+    lsmkv_sync_mode mode =
+        wo != NULL && wo->sync != LSMKV_SYNC_DEFAULT ? wo->sync : db->options.sync;
     w->sync = mode == LSMKV_SYNC_ALWAYS;
     if (wo != NULL && wo->timeout_ms > 0) {
         w->has_deadline = true;

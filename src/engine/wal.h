@@ -64,9 +64,9 @@ int wal_writer_close(wal_writer *w, bool sync, lsmkv_error *err);
 /* ---- reader ----------------------------------------------------------------- */
 
 typedef enum wal_read_result {
-    WAL_READ_RECORD,  /* *payload holds the next record */
-    WAL_READ_END,     /* clean end of the segment */
-    WAL_READ_BAD,     /* a record that is cut short or fails its checksum */
+    WAL_READ_RECORD, /* *payload holds the next record */
+    WAL_READ_END,    /* clean end of the segment */
+    WAL_READ_BAD,    /* a record that is cut short or fails its checksum */
 } wal_read_result;
 
 typedef struct wal_reader wal_reader;
@@ -105,7 +105,7 @@ typedef struct wal_replay_info {
  * policy on bad records). is_newest: this is the newest segment, whose torn
  * tail is truncated away (logged as a warning through lg).
  */
-int wal_replay(const char *path, bool is_newest, wal_record_fn fn, void *ctx,
-               wal_replay_info *info, const logger *lg, lsmkv_error *err);
+int wal_replay(const char *path, bool is_newest, wal_record_fn fn, void *ctx, wal_replay_info *info,
+               const logger *lg, lsmkv_error *err);
 
 #endif

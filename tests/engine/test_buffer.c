@@ -241,10 +241,25 @@ test_xalloc_zero_sizes(void **state)
     free(xcalloc(8, 0));
 }
 
+/* Appending a buffer's own bytes: buffer_reserve reallocates before the memcpy. */
+static void
+test_buffer_self_append(void **state)
+{
+    buffer b;
+    buffer_init(&b);
+    buffer_append(&b, "0123456789", 10);
+    while (b.len < 1000) {
+        buffer_append(&b, b.data, b.len);
+    }
+    assert_memory_equal(b.data, "0123456789", 10);
+    buffer_fini(&b);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buffer_self_append),
         cmocka_unit_test(test_init_is_empty),
         cmocka_unit_test(test_append_grows_and_keeps_contents),
         cmocka_unit_test(test_append_binary_with_nul_bytes),

@@ -815,10 +815,28 @@ test_fault_hook_filters_by_path(void **state)
 
 #define DIR_TEST(name) cmocka_unit_test_setup_teardown(name, setup_dir, teardown_dir)
 
+static void __attribute__((noinline)) dirty_stack(void)
+{
+    volatile char junk[16384];
+    for (size_t i = 0; i < sizeof(junk); i++) {
+        junk[i] = 'a';
+    }
+}
+
+/* file_mkdir("") scans path[1...] past the string's terminator. */
+static void
+test_mkdir_empty(void **state)
+{
+    dirty_stack();
+    lsmkv_error err;
+    assert_int_not_equal(file_mkdir("", &err), LSMKV_OK);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mkdir_empty),
         DIR_TEST(test_writer_small_appends),
         DIR_TEST(test_writer_large_appends),
         DIR_TEST(test_writer_close_null_is_noop),

@@ -149,7 +149,7 @@ test_parse_rejects_malformed_names(void **state)
         "000001.log",
         "000001.ss",
         "1.2.sst",
-        "00000000000000000001.sst",    /* 20 digits */
+        "000000000000000000001.sst",   /* 21 digits */
         "123456789012345678901.wal",   /* 21 digits */
         "99999999999999999999999.sst", /* far past UINT64_MAX */
         "MANIFEST-000001",
@@ -171,10 +171,22 @@ test_parse_rejects_malformed_names(void **state)
     }
 }
 
+/* filename_table(UINT64_MAX) produces 20 digits, which filename_parse refuses. */
+static void
+test_filename_round_trip_max(void **state)
+{
+    char path[FILENAME_PATH_MAX];
+    filename_table(path, "d", UINT64_MAX);
+    uint64_t n = 0;
+    assert_int_equal(filename_parse(path + 2, &n), FILE_KIND_TABLE);
+    assert_int_equal(n, UINT64_MAX);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_filename_round_trip_max),
         cmocka_unit_test(test_wal_and_table_names_are_zero_padded),
         cmocka_unit_test(test_larger_numbers_grow_past_six_digits),
         cmocka_unit_test(test_join),

@@ -183,10 +183,21 @@ test_copy_copies_and_returns_code(void **state)
     assert_string_equal(src.message, "table 9 damaged");
 }
 
+/* Adding context with the error's own message as an argument. */
+static void
+test_status_set_own_message(void **state)
+{
+    lsmkv_error err;
+    status_set(&err, LSMKV_IO_ERROR, "disk on fire");
+    status_set(&err, err.code, "open 000001.wal: %s", err.message);
+    assert_string_equal(err.message, "open 000001.wal: disk on fire");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_set_own_message),
         cmocka_unit_test(test_every_code_has_name_message_and_grpc_code),
         cmocka_unit_test(test_grpc_codes_are_in_range),
         cmocka_unit_test(test_unknown_code_is_unknown),

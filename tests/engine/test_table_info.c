@@ -205,10 +205,24 @@ test_compaction_result_fini(void **state)
     lsmkv_compaction_result_fini(&result);
 }
 
+/* table_info_set_keys frees the old keys before copying the new ones, so
+ * passing (part of) the info's own key is a use-after-free. */
+static void
+test_set_keys_with_own_key(void **state)
+{
+    lsmkv_table_info info;
+    memset(&info, 0, sizeof(info));
+    table_info_set_keys(&info, slice_make("apple", 5), slice_make("mango", 5));
+    table_info_set_keys(&info, table_info_min_key(&info), slice_make("kiwi", 4));
+    assert_true(slice_equal(table_info_min_key(&info), slice_make("apple", 5)));
+    table_info_fini(&info);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_set_keys_with_own_key),
         cmocka_unit_test(test_set_keys_copies_binary_keys),
         cmocka_unit_test(test_set_keys_replaces_previous_keys),
         cmocka_unit_test(test_set_keys_large_keys),
