@@ -27,9 +27,11 @@
 #include "filename.h"
 #include "log.h"
 #include "memtable_manager.h"
+#include "merge_iter.h"
 #include "recovery.h"
 #include "sstable_manager.h"
 #include "status.h"
+#include "user_iter.h"
 #include "wal.h"
 #include "write_batch.h"
 
@@ -600,6 +602,89 @@ lsmkv_get(lsmkv *db, const uint8_t *key, size_t key_len, uint8_t **value_out, si
     }
     lookup_result_fini(&result);
     return rc;
+}
+
+/* ---- iterators ------------------------------------------------------------------------ */
+
+/* The public handle is the user iterator itself. */
+struct lsmkv_iterator {
+    iterator *it;
+};
+
+int
+lsmkv_iterator_new(lsmkv *db, lsmkv_iterator **it_out, lsmkv_error *err)
+{
+    /* Same order as a get: the snapshot first, then the memtables, then the
+     * tables; a memtable leaves the manager only after its table is in. */
+    uint64_t snapshot = atomic_load_explicit(&db->last_sequence, memory_order_acquire);
+    memtable *mems[MEMTABLE_MANAGER_MAX_IMMUTABLES + 1];
+    size_t count;
+    memtable_manager_snapshot(db->mm, mems, &count);
+    iterator *children[MEMTABLE_MANAGER_MAX_IMMUTABLES + 2];
+    for (size_t i = 0; i < count; i++) {
+        children[i] = memtable_iterator_new(mems[i]);
+        memtable_unref(mems[i]);
+    }
+    children[count] = sstable_manager_iterator_new(db->sm);
+    lsmkv_iterator *handle = xmalloc(sizeof(*handle));
+    handle->it = user_iterator_new(merge_iterator_new(children, count + 1), snapshot);
+    *it_out = handle;
+    return LSMKV_OK;
+}
+
+void
+lsmkv_iterator_free(lsmkv_iterator *it)
+{
+    if (it != NULL) {
+        iterator_free(it->it);
+        free(it);
+    }
+}
+
+void
+lsmkv_iterator_seek_to_first(lsmkv_iterator *it)
+{
+    iterator_seek_to_first(it->it);
+}
+
+void
+lsmkv_iterator_seek(lsmkv_iterator *it, const uint8_t *key, size_t key_len)
+{
+    iterator_seek(it->it, slice_make(key, key_len));
+}
+
+bool
+lsmkv_iterator_valid(const lsmkv_iterator *it)
+{
+    return iterator_valid(it->it);
+}
+
+void
+lsmkv_iterator_next(lsmkv_iterator *it)
+{
+    iterator_next(it->it);
+}
+
+const uint8_t *
+lsmkv_iterator_key(const lsmkv_iterator *it, size_t *len)
+{
+    slice key = iterator_key(it->it);
+    *len = key.len;
+    return key.data;
+}
+
+const uint8_t *
+lsmkv_iterator_value(const lsmkv_iterator *it, size_t *len)
+{
+    slice value = iterator_value(it->it);
+    *len = value.len;
+    return value.data;
+}
+
+int
+lsmkv_iterator_status(const lsmkv_iterator *it, lsmkv_error *err)
+{
+    return iterator_status(it->it, err);
 }
 
 /* ---- flush, compact, stats ------------------------------------------------------------ */

@@ -171,7 +171,7 @@ write_batch_iterate(slice contents, write_batch_op_fn fn, void *ctx, lsmkv_error
     const uint8_t *p = contents.data + WRITE_BATCH_HEADER;
     const uint8_t *limit = contents.data + contents.len;
     for (uint32_t i = 0; i < count; i++) {
-        batch_op op;
+        batch_op op = {0};
         const char *problem = decode_op(&p, limit, &op);
         assert(problem == NULL); /* validated above */
         (void)problem;

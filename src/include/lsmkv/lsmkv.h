@@ -246,6 +246,31 @@ LSMKV_API int lsmkv_flush(lsmkv *db, lsmkv_table_list *written, lsmkv_error *err
  */
 LSMKV_API int lsmkv_compact(lsmkv *db, lsmkv_compaction_result *result, lsmkv_error *err);
 
+/* ---- ordered iteration ---------------------------------------------------------
+ * An iterator sees the store as it was when the iterator was created: exactly
+ * the writes acknowledged before, none after. It holds references to the
+ * memtables and tables of that moment (not locks), so writes, flushes and
+ * compactions go on; release it promptly, since it keeps replaced files open.
+ * Keys come in bytewise order. One iterator is for one thread at a time.
+ */
+typedef struct lsmkv_iterator lsmkv_iterator;
+
+LSMKV_API int lsmkv_iterator_new(lsmkv *db, lsmkv_iterator **it_out, lsmkv_error *err);
+/* NULL is a no-op. Free every iterator before lsmkv_close. */
+LSMKV_API void lsmkv_iterator_free(lsmkv_iterator *it);
+LSMKV_API void lsmkv_iterator_seek_to_first(lsmkv_iterator *it);
+/* Positions at the first key >= key. */
+LSMKV_API void lsmkv_iterator_seek(lsmkv_iterator *it, const uint8_t *key, size_t key_len);
+LSMKV_API bool lsmkv_iterator_valid(const lsmkv_iterator *it);
+/* Requires valid. */
+LSMKV_API void lsmkv_iterator_next(lsmkv_iterator *it);
+/* The current key and value (requires valid); they stay valid until the
+ * iterator moves or is freed. */
+LSMKV_API const uint8_t *lsmkv_iterator_key(const lsmkv_iterator *it, size_t *len);
+LSMKV_API const uint8_t *lsmkv_iterator_value(const lsmkv_iterator *it, size_t *len);
+/* LSMKV_OK, or the error (e.g. LSMKV_CORRUPTION) that ended the iteration early. */
+LSMKV_API int lsmkv_iterator_status(const lsmkv_iterator *it, lsmkv_error *err);
+
 /* Fills *stats with a consistent-enough snapshot of the counters. */
 LSMKV_API void lsmkv_get_stats(lsmkv *db, lsmkv_stats *stats);
 

@@ -1,0 +1,132 @@
+#include "user_iter.h"
+
+#include "buffer.h"
+#include "internal_key.h"
+#include "status.h"
+
+#include <stdlib.h>
+
+typedef struct user_iterator {
+    iterator base;
+    iterator *internal;
+    uint64_t snapshot;
+    bool valid;
+    buffer skip_key; /* versions of this user key are hidden or already shown */
+    buffer seek_key;
+    lsmkv_error error;
+} user_iterator;
+
+/*
+ * Moves `internal` to the newest visible version of the next user key that
+ * is not deleted. skipping: versions of skip_key are to be passed over.
+ */
+static void
+user_iterator_find(user_iterator *u, bool skipping)
+{
+    u->valid = false;
+    for (; iterator_valid(u->internal); iterator_next(u->internal)) {
+        parsed_internal_key key;
+        if (!internal_key_parse(iterator_key(u->internal), &key)) {
+            status_set(&u->error, LSMKV_CORRUPTION, "malformed internal key while iterating");
+            return;
+        }
+        if (key.sequence > u->snapshot) {
+            continue; /* written after the snapshot */
+        }
+        if (skipping && slice_equal(key.user_key, buffer_slice(&u->skip_key))) {
+            continue; /* an older version of a key already decided */
+        }
+        buffer_set(&u->skip_key, key.user_key.data, key.user_key.len);
+        skipping = true;
+        if (key.type == VALUE_TYPE_VALUE) {
+            u->valid = true;
+            return;
+        }
+    }
+    iterator_status(u->internal, &u->error);
+}
+
+static bool
+user_valid(iterator *it)
+{
+    user_iterator *u = (user_iterator *)it;
+    return u->valid && u->error.code == LSMKV_OK;
+}
+
+static void
+user_seek_to_first(iterator *it)
+{
+    user_iterator *u = (user_iterator *)it;
+    iterator_seek_to_first(u->internal);
+    user_iterator_find(u, false);
+}
+
+static void
+user_seek(iterator *it, slice target)
+{
+    user_iterator *u = (user_iterator *)it;
+    buffer_clear(&u->seek_key);
+    internal_key_append(&u->seek_key, target, u->snapshot, VALUE_TYPE_FOR_SEEK);
+    iterator_seek(u->internal, buffer_slice(&u->seek_key));
+    user_iterator_find(u, false);
+}
+
+static void
+user_next(iterator *it)
+{
+    user_iterator *u = (user_iterator *)it;
+    iterator_next(u->internal);
+    user_iterator_find(u, true);
+}
+
+static slice
+user_key(iterator *it)
+{
+    return internal_key_user_key(iterator_key(((user_iterator *)it)->internal));
+}
+
+static slice
+user_value(iterator *it)
+{
+    return iterator_value(((user_iterator *)it)->internal);
+}
+
+static int
+user_status(iterator *it, lsmkv_error *err)
+{
+    user_iterator *u = (user_iterator *)it;
+    return u->error.code == LSMKV_OK ? LSMKV_OK : status_copy(err, &u->error);
+}
+
+static void
+user_free(iterator *it)
+{
+    user_iterator *u = (user_iterator *)it;
+    iterator_free(u->internal);
+    buffer_fini(&u->skip_key);
+    buffer_fini(&u->seek_key);
+    free(u);
+}
+
+static const iterator_ops user_ops = {
+    .valid = user_valid,
+    .seek_to_first = user_seek_to_first,
+    .seek = user_seek,
+    .next = user_next,
+    .key = user_key,
+    .value = user_value,
+    .status = user_status,
+    .free = user_free,
+};
+
+iterator *
+user_iterator_new(iterator *internal, uint64_t snapshot)
+{
+    user_iterator *u = xcalloc(1, sizeof(*u));
+    u->base.ops = &user_ops;
+    u->internal = internal;
+    u->snapshot = snapshot > SEQUENCE_MAX ? SEQUENCE_MAX : snapshot;
+    buffer_init(&u->skip_key);
+    buffer_init(&u->seek_key);
+    return &u->base;
+}
