@@ -3,6 +3,7 @@
 #include "file.h"
 #include "filename.h"
 #include "internal_key.h"
+#include "merge_iter.h"
 #include "status.h"
 #include "table_info.h"
 
@@ -18,6 +19,9 @@ typedef struct compaction {
     buffer current_key; /* user key of the previous entry */
     bool has_current_key;
     uint64_t last_sequence_for_key; /* sequence of the previous version of current_key */
+    size_t grandparent_index;       /* first grandparent not yet passed */
+    uint64_t grandparent_overlap;   /* bytes of grandparents the current output spans */
+    bool seen_key;
     compaction_stats stats;
 } compaction;
 
@@ -29,7 +33,9 @@ compaction_should_drop(compaction *c, const parsed_internal_key *key)
     if (c->last_sequence_for_key <= c->options->smallest_snapshot) {
         drop = true; /* shadowed by a newer version every reader sees */
     } else if (key->type == VALUE_TYPE_DELETION && c->options->drop_tombstones &&
-               key->sequence <= c->options->smallest_snapshot) {
+               key->sequence <= c->options->smallest_snapshot &&
+               (c->options->key_exists_below == NULL ||
+                !c->options->key_exists_below(c->options->ctx, key->user_key))) {
         drop = true; /* nothing older can exist below, and every reader sees it */
     }
     c->last_sequence_for_key = key->sequence;
@@ -71,16 +77,39 @@ compaction_finish_output(compaction *c, lsmkv_error *err)
     return rc;
 }
 
-/* Before a new user key: cut the current output if it reached its target size. */
-static int
-compaction_maybe_cut(compaction *c, bool new_user_key, lsmkv_error *err)
+/* Whether the output spans too much of the level below it once user_key is in. */
+static bool
+compaction_grandparents_exceeded(compaction *c, slice user_key)
 {
-    uint64_t target = c->options->target_file_bytes;
-    if (c->builder == NULL || !new_user_key || target == 0 ||
-        sstable_builder_estimated_size(c->builder) < target) {
+    const compaction_options *o = c->options;
+    while (c->grandparent_index < o->grandparent_count &&
+           slice_compare(user_key,
+                         table_info_max_key(o->grandparents[c->grandparent_index])) > 0) {
+        if (c->seen_key) {
+            c->grandparent_overlap += o->grandparents[c->grandparent_index]->size_bytes;
+        }
+        c->grandparent_index++;
+    }
+    c->seen_key = true;
+    if (o->max_grandparent_overlap > 0 && c->grandparent_overlap > o->max_grandparent_overlap) {
+        c->grandparent_overlap = 0;
+        return true;
+    }
+    return false;
+}
+
+/* Before a new user key: cut the current output if it is big enough. */
+static int
+compaction_maybe_cut(compaction *c, bool new_user_key, slice user_key, lsmkv_error *err)
+{
+    if (!new_user_key) {
         return LSMKV_OK;
     }
-    return compaction_finish_output(c, err);
+    uint64_t target = c->options->target_file_bytes;
+    bool cut = compaction_grandparents_exceeded(c, user_key) ||
+               (target > 0 && c->builder != NULL &&
+                sstable_builder_estimated_size(c->builder) >= target);
+    return cut && c->builder != NULL ? compaction_finish_output(c, err) : LSMKV_OK;
 }
 
 static int
@@ -101,7 +130,7 @@ compaction_add(compaction *c, slice internal_key, slice value, lsmkv_error *err)
     if (compaction_should_drop(c, &key)) {
         return LSMKV_OK;
     }
-    int rc = compaction_maybe_cut(c, new_user_key, err);
+    int rc = compaction_maybe_cut(c, new_user_key, key.user_key, err);
     if (rc == LSMKV_OK && c->builder == NULL) {
         rc = compaction_open_output(c, err);
     }
@@ -137,6 +166,10 @@ compaction_write(iterator *input, const compaction_options *options, lsmkv_table
     for (iterator_seek_to_first(input); rc == LSMKV_OK && iterator_valid(input);
          iterator_next(input)) {
         rc = compaction_add(&c, iterator_key(input), iterator_value(input), err);
+        if (rc == LSMKV_OK && options->cancelled != NULL && c.stats.entries_in % 1024 == 0 &&
+            options->cancelled(options->ctx)) {
+            rc = status_set(err, LSMKV_CLOSED, "compaction abandoned: the store is closing");
+        }
     }
     if (rc == LSMKV_OK) {
         rc = iterator_status(input, err);
@@ -151,5 +184,72 @@ compaction_write(iterator *input, const compaction_options *options, lsmkv_table
     if (stats != NULL) {
         *stats = c.stats;
     }
+    return rc;
+}
+
+/* ---- running a picked plan ------------------------------------------------------ */
+
+typedef struct plan_context {
+    const compaction_plan *plan;
+    const compaction_run_options *options;
+} plan_context;
+
+static uint64_t
+plan_new_file_number(void *ctx)
+{
+    const plan_context *p = ctx;
+    return p->options->new_file_number(p->options->ctx);
+}
+
+static bool
+plan_cancelled(void *ctx)
+{
+    const plan_context *p = ctx;
+    return p->options->cancelled != NULL && p->options->cancelled(p->options->ctx);
+}
+
+static bool
+plan_key_exists_below(void *ctx, slice user_key)
+{
+    const plan_context *p = ctx;
+    return version_key_exists_below(p->plan->base, p->plan->output_level, user_key);
+}
+
+int
+compaction_run_plan(const compaction_plan *plan, const compaction_run_options *options,
+                    lsmkv_table_list *outputs, compaction_stats *stats, lsmkv_error *err)
+{
+    plan_context ctx = {plan, options};
+    const lsmkv_table_info **grandparents =
+        xcalloc(plan->grandparent_count + 1, sizeof(*grandparents));
+    for (size_t i = 0; i < plan->grandparent_count; i++) {
+        grandparents[i] = table_info(plan->grandparents[i]);
+    }
+    uint64_t file_bytes = compaction_picker_file_bytes(options->picker, plan->output_level);
+    compaction_options o = {
+        .dir = options->dir,
+        .builder = options->builder,
+        .target_file_bytes = file_bytes,
+        .smallest_snapshot = SEQUENCE_MAX,
+        .drop_tombstones = true,
+        .output_level = (uint32_t)plan->output_level,
+        .grandparents = grandparents,
+        .grandparent_count = plan->grandparent_count,
+        .max_grandparent_overlap = 10 * file_bytes,
+        .new_file_number = plan_new_file_number,
+        /* A full compaction has every table as input: nothing lies below. */
+        .key_exists_below = plan->full ? NULL : plan_key_exists_below,
+        .cancelled = plan_cancelled,
+        .ctx = &ctx,
+    };
+    iterator **children = xcalloc(plan->input_count + 1, sizeof(*children));
+    for (size_t i = 0; i < plan->input_count; i++) {
+        children[i] = sstable_reader_iterator_new(table_reader(plan->inputs[i]));
+    }
+    iterator *merged = merge_iterator_new(children, plan->input_count);
+    int rc = compaction_write(merged, &o, outputs, stats, err);
+    iterator_free(merged);
+    free(children);
+    free(grandparents);
     return rc;
 }

@@ -5,9 +5,12 @@
  *
  * For each user key the newest version is kept. An older version is dropped
  * once a newer one exists at or below smallest_snapshot (no reader can ask
- * for anything older). A tombstone is dropped too when drop_tombstones says
- * no older data can exist below the output (every table takes part). Output
- * files are split at target_file_bytes, but never inside one user key, so
+ * for anything older). A tombstone is dropped too when drop_tombstones is set
+ * and no older data for its key can exist below the output (key_exists_below
+ * says so; NULL means the inputs are all there is). Output files are cut at
+ * target_file_bytes, or where they would overlap more than
+ * max_grandparent_overlap bytes of the level below the output (so that
+ * compacting them later stays cheap), but never inside one user key, so
  * outputs never overlap.
  *
  * The files are fsynced but not yet part of the store: installing them in
@@ -17,6 +20,7 @@
 #ifndef LSMKV_ENGINE_COMPACTION_H
 #define LSMKV_ENGINE_COMPACTION_H
 
+#include "compaction_picker.h"
 #include "iterator.h"
 #include "sstable_builder.h"
 #include "lsmkv/lsmkv.h"
@@ -28,8 +32,16 @@ typedef struct compaction_options {
     uint64_t smallest_snapshot;
     bool drop_tombstones;
     uint32_t output_level; /* recorded in each output's info */
+    /* Tables of the level below the output, sorted by key (may be none). */
+    const lsmkv_table_info *const *grandparents;
+    size_t grandparent_count;
+    uint64_t max_grandparent_overlap;
     /* Hands out a fresh file number for each output. */
     uint64_t (*new_file_number)(void *ctx);
+    /* May data for user_key exist below the output level? NULL: no. */
+    bool (*key_exists_below)(void *ctx, slice user_key);
+    /* Polled now and then: true abandons the work with LSMKV_CLOSED. May be NULL. */
+    bool (*cancelled)(void *ctx);
     void *ctx;
 } compaction_options;
 
@@ -45,5 +57,23 @@ typedef struct compaction_stats {
  */
 int compaction_write(iterator *input, const compaction_options *options, lsmkv_table_list *outputs,
                      compaction_stats *stats, lsmkv_error *err);
+
+/* What compaction_run_plan needs besides the plan. */
+typedef struct compaction_run_options {
+    const char *dir;
+    sstable_builder_options builder;
+    const compaction_picker_options *picker;
+    uint64_t (*new_file_number)(void *ctx);
+    bool (*cancelled)(void *ctx); /* may be NULL */
+    void *ctx;
+} compaction_run_options;
+
+/*
+ * Merges a plan's inputs (not a trivial move) into new files for its output
+ * level, sized for that level and cut against its grandparents; tombstones
+ * are dropped where the plan's base version has nothing below the output.
+ */
+int compaction_run_plan(const compaction_plan *plan, const compaction_run_options *options,
+                        lsmkv_table_list *outputs, compaction_stats *stats, lsmkv_error *err);
 
 #endif

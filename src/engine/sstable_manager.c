@@ -17,38 +17,56 @@
 #include "sstable_manager.h"
 
 #include "compaction.h"
+#include "compaction_picker.h"
 #include "file.h"
 #include "filename.h"
 #include "manifest.h"
 #include "status.h"
 #include "table_info.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define COMPACTION_RETRY_FIRST_MS 100
+#define COMPACTION_RETRY_MAX_MS   5000
+#define SLOWDOWN_MICROS           1000
+
 struct sstable_manager {
     char *dir;
     sstable_builder_options builder;
-    uint64_t target_file_bytes;
+    compaction_picker_options picker;
+    bool auto_compaction;
+    int level0_slowdown_trigger;
+    int level0_stop_trigger;
     const logger *log;
     atomic_uint_fast64_t next_file_number;
+    atomic_bool stopping;
 
-    pthread_mutex_t compaction_mutex; /* one compaction at a time */
-    pthread_mutex_t install_mutex;    /* serialises manifest writes */
-    uint64_t *garbage;                /* install_mutex: files to delete after the next install */
+    pthread_mutex_t compaction_mutex; /* one compaction at a time; guards compact_pointer */
+    buffer compact_pointer[LSMKV_MAX_LEVELS];
+    pthread_mutex_t install_mutex; /* serialises manifest writes */
+    uint64_t *garbage;             /* install_mutex: files to delete after the next install */
     size_t garbage_count;
 
+    pthread_t thread; /* background compaction, when auto_compaction */
+    bool thread_started;
     pthread_mutex_t mutex; /* guards everything below */
+    pthread_cond_t changed; /* the table set changed, or stop: wakes the thread and stalled writers */
     version *current;
     uint64_t log_number;
     uint64_t last_sequence;
+    bool compaction_failing;
+    lsmkv_error compaction_error;
     uint64_t flush_bytes_written;
     uint64_t compactions;
     uint64_t compaction_bytes_read;
     uint64_t compaction_bytes_written;
+    lsmkv_level_stats level_counters[LSMKV_MAX_LEVELS]; /* compaction fields only */
+    uint64_t slowdowns, stalls, stall_micros;
 };
 
 /* ---- open: manifest, tables, garbage --------------------------------------- */
@@ -159,14 +177,32 @@ delete_garbage(sstable_manager *sm, const manifest_state *state)
     file_list_free(names, count);
 }
 
+static int start_compaction_thread(sstable_manager *sm, lsmkv_error *err);
+
 static sstable_manager *
 sstable_manager_alloc(const sstable_manager_options *o)
 {
     sstable_manager *sm = xcalloc(1, sizeof(*sm));
     sm->dir = xstrdup(o->dir);
     sm->builder = o->builder;
-    sm->target_file_bytes = o->target_file_bytes;
+    sm->picker = (compaction_picker_options){
+        .level0_trigger = o->level0_compaction_trigger > 0 ? o->level0_compaction_trigger : 4,
+        .level1_target_bytes = o->level1_target_bytes > 0 ? o->level1_target_bytes : 16u << 20,
+        .size_ratio = o->level_size_ratio > 1 ? o->level_size_ratio : 10,
+        .max_file_bytes = o->target_file_bytes,
+    };
+    sm->auto_compaction = o->auto_compaction;
+    sm->level0_slowdown_trigger = o->level0_slowdown_trigger;
+    sm->level0_stop_trigger = o->level0_stop_trigger;
     sm->log = o->log;
+    for (int level = 0; level < LSMKV_MAX_LEVELS; level++) {
+        buffer_init(&sm->compact_pointer[level]);
+    }
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&sm->changed, &attr);
+    pthread_condattr_destroy(&attr);
     pthread_mutex_init(&sm->compaction_mutex, NULL);
     pthread_mutex_init(&sm->install_mutex, NULL);
     pthread_mutex_init(&sm->mutex, NULL);
@@ -191,6 +227,9 @@ sstable_manager_open(const sstable_manager_options *options, sstable_manager **o
     rc = open_tables(sm, &state, err);
     if (rc == LSMKV_OK) {
         delete_garbage(sm, &state);
+        rc = start_compaction_thread(sm, err);
+    }
+    if (rc == LSMKV_OK) {
         *out = sm;
     } else {
         sstable_manager_close(sm);
@@ -205,7 +244,18 @@ sstable_manager_close(sstable_manager *sm)
     if (sm == NULL) {
         return;
     }
+    pthread_mutex_lock(&sm->mutex);
+    atomic_store(&sm->stopping, true);
+    pthread_cond_broadcast(&sm->changed);
+    pthread_mutex_unlock(&sm->mutex);
+    if (sm->auto_compaction && sm->thread_started) {
+        pthread_join(sm->thread, NULL);
+    }
     version_unref(sm->current);
+    for (int level = 0; level < LSMKV_MAX_LEVELS; level++) {
+        buffer_fini(&sm->compact_pointer[level]);
+    }
+    pthread_cond_destroy(&sm->changed);
     pthread_mutex_destroy(&sm->compaction_mutex);
     pthread_mutex_destroy(&sm->install_mutex);
     pthread_mutex_destroy(&sm->mutex);
@@ -284,28 +334,29 @@ sstable_manager_iterator_new(sstable_manager *sm)
     return it;
 }
 
+
 /* ---- install: one manifest write per change of the table set --------------- */
 
 static bool
-version_contains(const version *v, const table *t)
+tables_contain(table *const *tables, size_t count, const table *t)
 {
-    for (size_t i = 0; v != NULL && i < version_table_count(v); i++) {
-        if (version_table(v, i) == t) {
+    for (size_t i = 0; i < count; i++) {
+        if (tables[i] == t) {
             return true;
         }
     }
     return false;
 }
 
-/* cur's tables minus those in `removed`, plus `added`. */
+/* cur's tables minus `removed`, plus `added`. */
 static size_t
-collect_tables(version *cur, const version *removed, table **added, size_t added_count,
-               table ***out)
+collect_tables(version *cur, table *const *removed, size_t removed_count, table **added,
+               size_t added_count, table ***out)
 {
     size_t n = 0, cap = version_table_count(cur) + added_count + 1;
     table **tables = xcalloc(cap, sizeof(*tables));
     for (size_t i = 0; i < version_table_count(cur); i++) {
-        if (!version_contains(removed, version_table(cur, i))) {
+        if (!tables_contain(removed, removed_count, version_table(cur, i))) {
             tables[n++] = version_table(cur, i);
         }
     }
@@ -367,17 +418,20 @@ swap_version(sstable_manager *sm, table **tables, size_t count, uint64_t log_num
     sm->current = next;
     sm->log_number = log_number;
     sm->last_sequence = last_sequence;
+    pthread_cond_broadcast(&sm->changed); /* compaction may be due; stalls may be over */
     pthread_mutex_unlock(&sm->mutex);
     return old;
 }
 
 /*
- * Replaces the tables of `removed` (may be NULL) with `added` and records the
- * WAL state, in one manifest write (see the top of this file).
+ * Replaces `removed` with `added` in the table set and records the WAL state,
+ * in one manifest write (see the top of this file). `outputs` are the files
+ * behind `added`: if the write fails they are remembered as garbage.
  */
 static int
-install(sstable_manager *sm, const version *removed, table **added, const lsmkv_table_list *outputs,
-        uint64_t log_number, uint64_t last_sequence, lsmkv_error *err)
+install(sstable_manager *sm, table *const *removed, size_t removed_count, table **added,
+        const lsmkv_table_list *outputs, bool outputs_are_new, uint64_t log_number,
+        uint64_t last_sequence, lsmkv_error *err)
 {
     pthread_mutex_lock(&sm->install_mutex);
     version *cur = sstable_manager_current(sm);
@@ -387,12 +441,12 @@ install(sstable_manager *sm, const version *removed, table **added, const lsmkv_
     pthread_mutex_unlock(&sm->mutex);
 
     table **tables;
-    size_t count = collect_tables(cur, removed, added, outputs->count, &tables);
+    size_t count = collect_tables(cur, removed, removed_count, added, outputs->count, &tables);
     int rc = write_manifest(sm, tables, count, log_number, last_sequence, err);
     if (rc == LSMKV_OK) {
         version_unref(swap_version(sm, tables, count, log_number, last_sequence));
         delete_remembered_garbage(sm);
-    } else {
+    } else if (outputs_are_new) {
         remember_garbage(sm, outputs);
     }
     free(tables);
@@ -401,26 +455,38 @@ install(sstable_manager *sm, const version *removed, table **added, const lsmkv_
     return rc;
 }
 
-/* Opens the output tables, installs them, and releases the opening references. */
+static void
+remove_table_files(sstable_manager *sm, const lsmkv_table_list *list)
+{
+    char path[FILENAME_PATH_MAX];
+    for (size_t i = 0; i < list->count; i++) {
+        filename_table(path, sm->dir, list->tables[i].id);
+        file_remove(path, NULL);
+    }
+}
+
+/*
+ * Opens the tables `outputs` describes, installs them in place of `removed`,
+ * and releases the opening references. New files that could not be opened
+ * are removed; a moved table's file (outputs_are_new false) is never removed.
+ */
 static int
-open_and_install(sstable_manager *sm, const version *removed, const lsmkv_table_list *outputs,
-                 uint64_t log_number, uint64_t last_sequence, lsmkv_error *err)
+open_and_install(sstable_manager *sm, table *const *removed, size_t removed_count,
+                 const lsmkv_table_list *outputs, bool outputs_are_new, uint64_t log_number,
+                 uint64_t last_sequence, lsmkv_error *err)
 {
     table **added = xcalloc(outputs->count + 1, sizeof(*added));
     size_t opened = 0;
     int rc = LSMKV_OK;
-    for (; opened < outputs->count && rc == LSMKV_OK; opened++) {
+    while (rc == LSMKV_OK && opened < outputs->count) {
         rc = table_open(sm->dir, &outputs->tables[opened], &added[opened], err);
+        opened += rc == LSMKV_OK;
     }
     if (rc == LSMKV_OK) {
-        rc = install(sm, removed, added, outputs, log_number, last_sequence, err);
-    } else {
-        opened--; /* the failed open produced no table */
-        char path[FILENAME_PATH_MAX];
-        for (size_t i = 0; i < outputs->count; i++) {
-            filename_table(path, sm->dir, outputs->tables[i].id);
-            file_remove(path, NULL);
-        }
+        rc = install(sm, removed, removed_count, added, outputs, outputs_are_new, log_number,
+                     last_sequence, err);
+    } else if (outputs_are_new) {
+        remove_table_files(sm, outputs);
     }
     for (size_t i = 0; i < opened; i++) {
         table_unref(added[i]);
@@ -438,9 +504,9 @@ sstable_manager_add_sstable(sstable_manager *sm, iterator *entries, uint64_t log
     compaction_options options = {
         .dir = sm->dir,
         .builder = sm->builder,
-        .target_file_bytes = 0,
+        .target_file_bytes = 0, /* a memtable becomes one table */
         .smallest_snapshot = SEQUENCE_MAX,
-        .drop_tombstones = false,
+        .drop_tombstones = false, /* older data lives in other tables */
         .output_level = 0,
         .new_file_number = new_file_number_callback,
         .ctx = sm,
@@ -449,7 +515,7 @@ sstable_manager_add_sstable(sstable_manager *sm, iterator *entries, uint64_t log
     compaction_stats stats;
     int rc = compaction_write(entries, &options, &outputs, &stats, err);
     if (rc == LSMKV_OK) {
-        rc = open_and_install(sm, NULL, &outputs, log_number, last_sequence, err);
+        rc = open_and_install(sm, NULL, 0, &outputs, true, log_number, last_sequence, err);
     }
     if (rc == LSMKV_OK) {
         pthread_mutex_lock(&sm->mutex);
@@ -465,60 +531,105 @@ sstable_manager_add_sstable(sstable_manager *sm, iterator *entries, uint64_t log
 
 /* ---- compaction -------------------------------------------------------------- */
 
-static void
-delete_tables(sstable_manager *sm, const version *v)
+static bool
+compaction_cancelled(void *ctx)
 {
-    char path[FILENAME_PATH_MAX];
-    for (size_t i = 0; i < version_table_count(v); i++) {
-        filename_table(path, sm->dir, table_info(version_table(v, i))->id);
-        file_remove(path, NULL);
-    }
+    return atomic_load(&((sstable_manager *)ctx)->stopping);
 }
 
 static uint64_t
-version_bytes(const version *v)
+tables_bytes(table *const *tables, size_t count)
 {
     uint64_t bytes = 0;
-    for (size_t i = 0; i < version_table_count(v); i++) {
-        bytes += table_info(version_table(v, i))->size_bytes;
+    for (size_t i = 0; i < count; i++) {
+        bytes += table_info(tables[i])->size_bytes;
     }
     return bytes;
 }
 
+/* The plan's outputs: new files, or for a trivial move the input, one level down. */
 static int
-compact_version(sstable_manager *sm, version *inputs, lsmkv_compaction_result *result,
-                lsmkv_error *err)
+plan_outputs(sstable_manager *sm, const compaction_plan *plan, lsmkv_table_list *outputs,
+             compaction_stats *stats, lsmkv_error *err)
 {
-    compaction_options options = {
+    if (plan->trivial_move) {
+        table_list_append(outputs, table_info(plan->inputs[0]));
+        outputs->tables[0].level = (uint32_t)plan->output_level;
+        return LSMKV_OK;
+    }
+    compaction_run_options options = {
         .dir = sm->dir,
         .builder = sm->builder,
-        .target_file_bytes = sm->target_file_bytes,
-        .smallest_snapshot = SEQUENCE_MAX,
-        .drop_tombstones = true, /* every table takes part: nothing older exists */
-        .output_level = 1,
+        .picker = &sm->picker,
         .new_file_number = new_file_number_callback,
+        .cancelled = compaction_cancelled,
         .ctx = sm,
     };
-    iterator *it = version_iterator_new(inputs);
-    compaction_stats stats;
-    int rc = compaction_write(it, &options, &result->outputs, &stats, err);
-    iterator_free(it);
+    return compaction_run_plan(plan, &options, outputs, stats, err);
+}
+
+static void
+count_compaction(sstable_manager *sm, const compaction_plan *plan, uint64_t input_bytes,
+                 uint64_t output_bytes)
+{
+    lsmkv_level_stats *level = &sm->level_counters[plan->output_level];
+    pthread_mutex_lock(&sm->mutex);
+    level->compactions++;
+    if (plan->trivial_move) {
+        level->bytes_moved += input_bytes;
+    } else {
+        level->bytes_read += input_bytes;
+        level->bytes_written += output_bytes;
+        sm->compactions++;
+        sm->compaction_bytes_read += input_bytes;
+        sm->compaction_bytes_written += output_bytes;
+    }
+    pthread_mutex_unlock(&sm->mutex);
+}
+
+/*
+ * Runs one plan: outputs first, one manifest install, inputs deleted last.
+ * result (may be NULL) receives what was done. Caller holds compaction_mutex.
+ */
+static int
+execute_plan(sstable_manager *sm, const compaction_plan *plan, lsmkv_compaction_result *result,
+             lsmkv_error *err)
+{
+    lsmkv_table_list outputs = {0};
+    compaction_stats stats = {0};
+    int rc = plan_outputs(sm, plan, &outputs, &stats, err);
     if (rc == LSMKV_OK) {
-        rc = open_and_install(sm, inputs, &result->outputs, 0, 0, err);
+        rc = open_and_install(sm, plan->inputs, plan->input_count, &outputs, !plan->trivial_move,
+                              0, 0, err);
     }
     if (rc != LSMKV_OK) {
+        lsmkv_table_list_fini(&outputs);
         return rc;
     }
-    delete_tables(sm, inputs);
-    result->input_tables = (uint32_t)version_table_count(inputs);
-    result->input_bytes = version_bytes(inputs);
-    result->output_bytes = stats.bytes_written;
-    result->dropped_entries = stats.entries_in - stats.entries_out;
-    pthread_mutex_lock(&sm->mutex);
-    sm->compactions++;
-    sm->compaction_bytes_read += result->input_bytes;
-    sm->compaction_bytes_written += stats.bytes_written;
-    pthread_mutex_unlock(&sm->mutex);
+    uint64_t input_bytes = tables_bytes(plan->inputs, plan->input_count);
+    if (!plan->trivial_move) {
+        char path[FILENAME_PATH_MAX];
+        for (size_t i = 0; i < plan->input_count; i++) {
+            filename_table(path, sm->dir, table_info(plan->inputs[i])->id);
+            file_remove(path, NULL); /* readers holding an old version keep it open */
+        }
+    }
+    count_compaction(sm, plan, input_bytes, stats.bytes_written);
+    log_info(sm->log,
+             "compaction L%d->L%d: %zu tables (%" PRIu64 " bytes) -> %zu tables (%" PRIu64
+             " bytes)%s",
+             plan->full ? -1 : plan->level, plan->output_level, plan->input_count, input_bytes,
+             outputs.count, plan->trivial_move ? input_bytes : stats.bytes_written,
+             plan->trivial_move ? ", moved" : "");
+    if (result != NULL) {
+        result->input_tables = (uint32_t)plan->input_count;
+        result->input_bytes = input_bytes;
+        result->output_bytes = stats.bytes_written;
+        result->dropped_entries = stats.entries_in - stats.entries_out;
+        result->outputs = outputs;
+    } else {
+        lsmkv_table_list_fini(&outputs);
+    }
     return LSMKV_OK;
 }
 
@@ -527,19 +638,14 @@ sstable_manager_compact(sstable_manager *sm, lsmkv_compaction_result *result, ls
 {
     lsmkv_compaction_result local = {0};
     pthread_mutex_lock(&sm->compaction_mutex);
-    version *inputs = sstable_manager_current(sm);
+    version *v = sstable_manager_current(sm);
+    compaction_plan plan;
     int rc = LSMKV_OK;
-    if (version_table_count(inputs) > 0) {
-        rc = compact_version(sm, inputs, &local, err);
+    if (compaction_picker_plan_full(v, &sm->picker, &plan)) {
+        rc = execute_plan(sm, &plan, &local, err);
+        compaction_plan_fini(&plan);
     }
-    if (rc == LSMKV_OK) {
-        log_info(sm->log,
-                 "compaction: %" PRIu32 " tables (%" PRIu64 " bytes) -> %zu tables (%" PRIu64
-                 " bytes), %" PRIu64 " entries dropped",
-                 local.input_tables, local.input_bytes, local.outputs.count, local.output_bytes,
-                 local.dropped_entries);
-    }
-    version_unref(inputs);
+    version_unref(v);
     pthread_mutex_unlock(&sm->compaction_mutex);
     if (rc == LSMKV_OK && result != NULL) {
         *result = local;
@@ -549,20 +655,188 @@ sstable_manager_compact(sstable_manager *sm, lsmkv_compaction_result *result, ls
     return rc;
 }
 
+/* One background compaction if one is due; *did_work says whether it ran. */
+static int
+compact_once(sstable_manager *sm, bool *did_work, lsmkv_error *err)
+{
+    pthread_mutex_lock(&sm->compaction_mutex);
+    version *v = sstable_manager_current(sm);
+    compaction_plan plan;
+    int rc = LSMKV_OK;
+    *did_work = compaction_picker_pick(v, &sm->picker, sm->compact_pointer, &plan);
+    if (*did_work) {
+        rc = execute_plan(sm, &plan, NULL, err);
+        compaction_plan_fini(&plan);
+    }
+    version_unref(v);
+    pthread_mutex_unlock(&sm->compaction_mutex);
+    return rc;
+}
+
+static bool
+compaction_due(sstable_manager *sm)
+{
+    int level;
+    return compaction_picker_score(sm->current, &sm->picker, &level) >= 1.0;
+}
+
+static void
+wait_ms(sstable_manager *sm, long ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&sm->changed, &sm->mutex, &deadline);
+}
+
+/* Records an attempt's outcome (caller holds mutex); a failure pauses the thread. */
+static void
+compaction_finished(sstable_manager *sm, int rc, const lsmkv_error *e, long *retry_ms)
+{
+    if (rc == LSMKV_OK || atomic_load(&sm->stopping)) {
+        sm->compaction_failing = false;
+        *retry_ms = COMPACTION_RETRY_FIRST_MS;
+        return;
+    }
+    sm->compaction_failing = true;
+    sm->compaction_error = *e;
+    pthread_cond_broadcast(&sm->changed); /* stalled writers get the error */
+    log_error(sm->log, "background compaction failed (retrying): %s", e->message);
+    wait_ms(sm, *retry_ms);
+    *retry_ms = *retry_ms * 2 > COMPACTION_RETRY_MAX_MS ? COMPACTION_RETRY_MAX_MS : *retry_ms * 2;
+}
+
+static void *
+compaction_thread_main(void *arg)
+{
+    sstable_manager *sm = arg;
+    long retry_ms = COMPACTION_RETRY_FIRST_MS;
+    pthread_mutex_lock(&sm->mutex);
+    while (!atomic_load(&sm->stopping)) {
+        if (!compaction_due(sm)) {
+            pthread_cond_wait(&sm->changed, &sm->mutex);
+            continue;
+        }
+        pthread_mutex_unlock(&sm->mutex);
+        lsmkv_error e = {0};
+        bool did_work;
+        int rc = compact_once(sm, &did_work, &e);
+        pthread_mutex_lock(&sm->mutex);
+        compaction_finished(sm, rc, &e, &retry_ms);
+    }
+    pthread_mutex_unlock(&sm->mutex);
+    return NULL;
+}
+
+static int
+start_compaction_thread(sstable_manager *sm, lsmkv_error *err)
+{
+    if (!sm->auto_compaction) {
+        return LSMKV_OK;
+    }
+    int e = pthread_create(&sm->thread, NULL, compaction_thread_main, sm);
+    if (e != 0) {
+        return status_set_errno(err, e, "start the compaction thread");
+    }
+    sm->thread_started = true;
+    return LSMKV_OK;
+}
+
+/* ---- write throttling -------------------------------------------------------- */
+
+static uint64_t
+elapsed_micros(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)(now.tv_sec - since->tv_sec) * 1000000u +
+           (uint64_t)((now.tv_nsec - since->tv_nsec) / 1000);
+}
+
+/* Waits while level 0 is at the stop trigger. Caller holds mutex. */
+static int
+stall_on_level0(sstable_manager *sm, const struct timespec *deadline, lsmkv_error *err)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    bool counted = false;
+    int rc = LSMKV_OK;
+    while (rc == LSMKV_OK && !atomic_load(&sm->stopping) &&
+           version_level_count(sm->current, 0) >= (size_t)sm->level0_stop_trigger) {
+        if (sm->compaction_failing) {
+            rc = status_copy(err, &sm->compaction_error);
+            break;
+        }
+        if (!counted) {
+            sm->stalls++;
+            counted = true;
+        }
+        if (deadline == NULL) {
+            pthread_cond_wait(&sm->changed, &sm->mutex);
+        } else if (pthread_cond_timedwait(&sm->changed, &sm->mutex, deadline) == ETIMEDOUT) {
+            rc = status_set(err, LSMKV_TIMED_OUT,
+                            "write stalled past its deadline: %zu level-0 tables await compaction",
+                            version_level_count(sm->current, 0));
+        }
+    }
+    if (counted) {
+        sm->stall_micros += elapsed_micros(&start);
+    }
+    return rc;
+}
+
+int
+sstable_manager_throttle(sstable_manager *sm, const struct timespec *deadline, lsmkv_error *err)
+{
+    if (!sm->auto_compaction) {
+        return LSMKV_OK;
+    }
+    pthread_mutex_lock(&sm->mutex);
+    size_t level0 = version_level_count(sm->current, 0);
+    if (level0 >= (size_t)sm->level0_slowdown_trigger &&
+        level0 < (size_t)sm->level0_stop_trigger) {
+        /* Give compaction the CPU a little before writers must stop. */
+        sm->slowdowns++;
+        pthread_mutex_unlock(&sm->mutex);
+        struct timespec pause = {0, SLOWDOWN_MICROS * 1000L};
+        nanosleep(&pause, NULL);
+        return LSMKV_OK;
+    }
+    int rc = stall_on_level0(sm, deadline, err);
+    pthread_mutex_unlock(&sm->mutex);
+    return rc;
+}
+
 /* ---- statistics -------------------------------------------------------------- */
 
 void
 sstable_manager_stats(sstable_manager *sm, lsmkv_stats *stats)
 {
     version *v = sstable_manager_current(sm);
-    version_level_stats(v, stats->levels);
     stats->sstables = version_table_count(v);
-    stats->sstable_bytes = version_bytes(v);
-    version_unref(v);
+    stats->sstable_bytes = 0;
+    stats->pending_compaction_bytes = compaction_picker_pending_bytes(v, &sm->picker);
     pthread_mutex_lock(&sm->mutex);
+    for (int level = 0; level < LSMKV_MAX_LEVELS; level++) {
+        lsmkv_level_stats *out = &stats->levels[level];
+        *out = sm->level_counters[level];
+        out->tables = version_level_count(v, level);
+        out->bytes = version_level_bytes(v, level);
+        out->target_bytes = compaction_picker_level_target(&sm->picker, level);
+        stats->sstable_bytes += out->bytes;
+    }
     stats->flush_bytes_written = sm->flush_bytes_written;
     stats->compactions = sm->compactions;
     stats->compaction_bytes_read = sm->compaction_bytes_read;
     stats->compaction_bytes_written = sm->compaction_bytes_written;
+    stats->write_slowdowns += sm->slowdowns;
+    stats->write_stalls += sm->stalls;
+    stats->stall_micros += sm->stall_micros;
     pthread_mutex_unlock(&sm->mutex);
+    version_unref(v);
 }

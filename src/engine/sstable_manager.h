@@ -12,10 +12,16 @@
  * Readers (get, iterators) take a reference to the current version under a
  * short mutex and do all I/O without locks.
  *
- * Locks: `mutex` guards the current version pointer and the counters;
- * `install_mutex` serialises manifest writes (held across that write only);
- * `compaction_mutex` lets one compaction run at a time. Order: compaction_mutex
- * → install_mutex → mutex.
+ * Compaction: with auto_compaction, a background thread compacts whenever
+ * the picker (compaction_picker.h) finds a level due, and writers are slowed,
+ * then stopped, while level 0 piles up (sstable_manager_throttle). A manual
+ * compaction merges everything into one level; it waits for a running
+ * background compaction and runs alongside flushes and reads.
+ *
+ * Locks: `mutex` guards the current version pointer, the counters and the
+ * background state; `install_mutex` serialises manifest writes (held across
+ * that write only); `compaction_mutex` lets one compaction run at a time.
+ * Order: compaction_mutex → install_mutex → mutex.
  */
 #ifndef LSMKV_ENGINE_SSTABLE_MANAGER_H
 #define LSMKV_ENGINE_SSTABLE_MANAGER_H
@@ -25,12 +31,20 @@
 #include "sstable_builder.h"
 #include "version.h"
 
+#include <time.h>
+
 typedef struct sstable_manager_options {
     const char *dir;
     sstable_builder_options builder;
-    uint64_t target_file_bytes; /* compaction output split size */
+    uint64_t target_file_bytes; /* the largest compaction output */
     bool create_if_missing;
     bool error_if_exists;
+    bool auto_compaction; /* run the background compaction thread */
+    int level0_compaction_trigger;
+    int level0_slowdown_trigger;
+    int level0_stop_trigger;
+    uint64_t level1_target_bytes;
+    int level_size_ratio;
     const logger *log; /* must outlive the manager */
 } sstable_manager_options;
 
@@ -46,7 +60,11 @@ typedef struct sstable_manager sstable_manager;
  */
 int sstable_manager_open(const sstable_manager_options *options, sstable_manager **out,
                          lsmkv_error *err);
-/* Closes every table and frees the manager. No other call may be running. NULL is a no-op. */
+/*
+ * Stops the background compaction (an unfinished one is abandoned: its
+ * outputs are removed), closes every table and frees the manager. No other
+ * call may be running. NULL is a no-op.
+ */
 void sstable_manager_close(sstable_manager *sm);
 
 /* WAL segments numbered below this are covered by tables. */
@@ -80,12 +98,24 @@ version *sstable_manager_current(sstable_manager *sm);
 iterator *sstable_manager_iterator_new(sstable_manager *sm);
 
 /*
- * Merges every table into non-overlapping level-1 tables, dropping shadowed
- * versions and tombstones, while flushes and reads go on. result may be NULL.
+ * Merges every table into non-overlapping tables of one level (the first
+ * whose size target holds them all), dropping shadowed versions and
+ * tombstones, while flushes and reads go on. result may be NULL.
  */
-int sstable_manager_compact(sstable_manager *sm, lsmkv_compaction_result *result, lsmkv_error *err);
+int sstable_manager_compact(sstable_manager *sm, lsmkv_compaction_result *result,
+                            lsmkv_error *err);
 
-/* Fills the SSTable fields of *stats. */
+/*
+ * Back-pressure for writers while level 0 piles up: returns at once below
+ * level0_slowdown_trigger tables, after 1 ms below level0_stop_trigger, and
+ * otherwise waits for compaction to bring level 0 down — or returns the
+ * background compaction's error while it fails, or LSMKV_TIMED_OUT past the
+ * deadline (CLOCK_MONOTONIC; NULL for none). A no-op without auto_compaction.
+ */
+int sstable_manager_throttle(sstable_manager *sm, const struct timespec *deadline,
+                             lsmkv_error *err);
+
+/* Fills the SSTable and compaction fields of *stats (adding to the stall counters). */
 void sstable_manager_stats(sstable_manager *sm, lsmkv_stats *stats);
 
 #endif

@@ -93,6 +93,11 @@ lsmkv_options_init(lsmkv_options *o)
     o->block_bytes = 4096;
     o->bloom_bits_per_key = 10;
     o->sstable_target_bytes = 64u << 20;
+    o->level0_compaction_trigger = 4;
+    o->level0_slowdown_trigger = 8;
+    o->level0_stop_trigger = 12;
+    o->level1_target_bytes = 16u << 20;
+    o->level_size_ratio = 10;
     o->max_key_bytes = 64u << 10;
     o->max_value_bytes = 16u << 20;
     o->log_level = LSMKV_LOG_WARN;
@@ -141,6 +146,13 @@ options_validate(const lsmkv_options *o, lsmkv_error *err)
         {"max_key_bytes", o->max_key_bytes, 1, 1u << 20},
         {"max_value_bytes", o->max_value_bytes, 0, 1u << 30},
         {"log_level", (uint64_t)(int64_t)o->log_level, LSMKV_LOG_ERROR, LSMKV_LOG_DEBUG},
+        {"level0_compaction_trigger", (uint64_t)(int64_t)o->level0_compaction_trigger, 1, 64},
+        {"level0_slowdown_trigger", (uint64_t)(int64_t)o->level0_slowdown_trigger,
+         (uint64_t)o->level0_compaction_trigger, 1024},
+        {"level0_stop_trigger", (uint64_t)(int64_t)o->level0_stop_trigger,
+         (uint64_t)o->level0_slowdown_trigger, 1024},
+        {"level1_target_bytes", o->level1_target_bytes, 64u << 10, 1ull << 40},
+        {"level_size_ratio", (uint64_t)(int64_t)o->level_size_ratio, 2, 1000},
     };
     for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
         int rc = check_range(ranges[i].name, ranges[i].value, ranges[i].lo, ranges[i].hi, err);
@@ -186,6 +198,12 @@ store_open_managers(lsmkv *db, lsmkv_error *err)
         .target_file_bytes = o->sstable_target_bytes,
         .create_if_missing = o->create_if_missing,
         .error_if_exists = o->error_if_exists,
+        .auto_compaction = !o->disable_auto_compaction,
+        .level0_compaction_trigger = o->level0_compaction_trigger,
+        .level0_slowdown_trigger = o->level0_slowdown_trigger,
+        .level0_stop_trigger = o->level0_stop_trigger,
+        .level1_target_bytes = o->level1_target_bytes,
+        .level_size_ratio = o->level_size_ratio,
         .log = &db->log,
     };
     int rc = sstable_manager_open(&smo, &db->sm, err);

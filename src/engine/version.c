@@ -12,8 +12,9 @@
 struct version {
     atomic_int refs;
     size_t count;
-    table **tables;    /* search order */
-    size_t level0_end; /* tables[0, level0_end) are level 0 */
+    table **tables; /* search order */
+    /* tables[level_begin[l], level_begin[l + 1]) are level l */
+    size_t level_begin[LSMKV_MAX_LEVELS + 1];
 };
 
 /* Level 0 newest first; deeper levels by level, then by smallest key. */
@@ -46,8 +47,12 @@ version_new(table *const *tables, size_t count)
         v->tables[i] = tables[i];
     }
     qsort(v->tables, count, sizeof(*v->tables), search_order);
-    while (v->level0_end < count && table_info(v->tables[v->level0_end])->level == 0) {
-        v->level0_end++;
+    size_t i = 0;
+    for (int level = 0; level <= LSMKV_MAX_LEVELS; level++) {
+        v->level_begin[level] = i;
+        while (i < count && table_info(v->tables[i])->level == (uint32_t)level) {
+            i++;
+        }
     }
     return v;
 }
@@ -103,11 +108,11 @@ table_lookup(table *t, slice user_key, uint64_t hash, uint64_t snapshot, lookup_
     return *rc != LSMKV_OK || result->found;
 }
 
-/* In [begin, end) (one level, sorted, non-overlapping): the only table that may hold key. */
+/* The only table of a level >= 1 (sorted, non-overlapping) whose range may hold key. */
 static table *
-level_find(version *v, size_t begin, size_t end, slice user_key)
+level_find(const version *v, int level, slice user_key)
 {
-    size_t lo = begin, hi = end;
+    size_t lo = v->level_begin[level], end = v->level_begin[level + 1], hi = end;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (slice_compare(table_info_max_key(table_info(v->tables[mid])), user_key) < 0) {
@@ -116,34 +121,76 @@ level_find(version *v, size_t begin, size_t end, slice user_key)
             hi = mid;
         }
     }
-    return lo < end ? v->tables[lo] : NULL;
+    return lo < end && key_in_range(v->tables[lo], user_key) ? v->tables[lo] : NULL;
 }
 
 int
-version_get(version *v, slice user_key, uint64_t snapshot, lookup_result *result, lsmkv_error *err)
+version_get(version *v, slice user_key, uint64_t snapshot, lookup_result *result,
+            lsmkv_error *err)
 {
     lookup_result_reset(result);
     uint64_t hash = hash64(user_key.data, user_key.len);
     int rc = LSMKV_OK;
-    for (size_t i = 0; i < v->level0_end; i++) {
+    for (size_t i = 0; i < v->level_begin[1]; i++) {
         if (table_lookup(v->tables[i], user_key, hash, snapshot, result, &rc, err)) {
             return rc;
         }
     }
-    size_t begin = v->level0_end;
-    while (begin < v->count) {
-        uint32_t level = table_info(v->tables[begin])->level;
-        size_t end = begin;
-        while (end < v->count && table_info(v->tables[end])->level == level) {
-            end++;
-        }
-        table *t = level_find(v, begin, end, user_key);
+    for (int level = 1; level < LSMKV_MAX_LEVELS; level++) {
+        table *t = level_find(v, level, user_key);
         if (t != NULL && table_lookup(t, user_key, hash, snapshot, result, &rc, err)) {
             return rc;
         }
-        begin = end;
     }
     return LSMKV_OK;
+}
+
+size_t
+version_level_count(const version *v, int level)
+{
+    return v->level_begin[level + 1] - v->level_begin[level];
+}
+
+table *
+version_level_table(const version *v, int level, size_t i)
+{
+    return v->tables[v->level_begin[level] + i];
+}
+
+uint64_t
+version_level_bytes(const version *v, int level)
+{
+    uint64_t bytes = 0;
+    for (size_t i = v->level_begin[level]; i < v->level_begin[level + 1]; i++) {
+        bytes += table_info(v->tables[i])->size_bytes;
+    }
+    return bytes;
+}
+
+void
+version_overlapping(const version *v, int level, slice min_key, slice max_key, table ***out,
+                    size_t *count)
+{
+    for (size_t i = v->level_begin[level]; i < v->level_begin[level + 1]; i++) {
+        const lsmkv_table_info *info = table_info(v->tables[i]);
+        if (slice_compare(table_info_max_key(info), min_key) < 0 ||
+            slice_compare(table_info_min_key(info), max_key) > 0) {
+            continue;
+        }
+        *out = xrealloc(*out, (*count + 1) * sizeof(**out));
+        (*out)[(*count)++] = v->tables[i];
+    }
+}
+
+bool
+version_key_exists_below(const version *v, int level, slice user_key)
+{
+    for (int deeper = level + 1; deeper < LSMKV_MAX_LEVELS; deeper++) {
+        if (level_find(v, deeper, user_key) != NULL) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Keeps the version (and so its tables) alive while the merge runs. */

@@ -29,6 +29,21 @@ size_t version_table_count(const version *v);
 /* The i-th table in search order. */
 table *version_table(const version *v, size_t i);
 
+/* Tables in one level, in search order (level 0 newest first, others by key). */
+size_t version_level_count(const version *v, int level);
+table *version_level_table(const version *v, int level, size_t i);
+uint64_t version_level_bytes(const version *v, int level);
+
+/*
+ * Tables of `level` whose key range intersects [min_key, max_key], appended to
+ * *out (grown with xrealloc) and counted in *count.
+ */
+void version_overlapping(const version *v, int level, slice min_key, slice max_key, table ***out,
+                         size_t *count);
+
+/* Whether some table in a level deeper than `level` may hold user_key (by key range). */
+bool version_key_exists_below(const version *v, int level, slice user_key);
+
 /*
  * The newest version of user_key with sequence <= snapshot, skipping tables by
  * key range and bloom filter. result->found false if no table holds it.

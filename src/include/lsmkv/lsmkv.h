@@ -97,8 +97,18 @@ typedef struct lsmkv_options {
                                       (default 2; writes slow down one before) */
     size_t block_bytes;            /* SSTable data block target size (default 4 KiB) */
     int bloom_bits_per_key;        /* bloom filter bits per key; 0 disables (default 10) */
-    uint64_t sstable_target_bytes; /* compaction splits output files at this size
-                                      (default 64 MiB) */
+    uint64_t sstable_target_bytes; /* the largest file a compaction writes (default
+                                      64 MiB); level n's files aim at min(this,
+                                      max(2 MiB, level n's target / 8)) */
+    /* Leveled compaction (README "Compaction"). Level 0 holds flushed memtables;
+     * each deeper level holds non-overlapping tables and has a size target. */
+    bool disable_auto_compaction;  /* default false: compact in the background */
+    int level0_compaction_trigger; /* compact level 0 at this many tables (default 4) */
+    int level0_slowdown_trigger;   /* delay each write group 1 ms from here (default 8) */
+    int level0_stop_trigger;       /* writers wait for compaction from here (default 12) */
+    uint64_t level1_target_bytes;  /* level 1's size target (default 16 MiB) */
+    int level_size_ratio;          /* each deeper level's target is this many times
+                                      the one above (default 10) */
     size_t max_key_bytes;          /* default 64 KiB */
     size_t max_value_bytes;        /* default 16 MiB */
     lsmkv_log_level log_level;     /* default LSMKV_LOG_WARN */
@@ -157,6 +167,11 @@ LSMKV_API void lsmkv_compaction_result_fini(lsmkv_compaction_result *result);
 typedef struct lsmkv_level_stats {
     uint64_t tables;
     uint64_t bytes;
+    uint64_t target_bytes;     /* size target (0 for level 0 and the last level) */
+    uint64_t compactions;      /* compactions that wrote into this level */
+    uint64_t bytes_read;       /* by those compactions, from this level and the one above */
+    uint64_t bytes_written;    /* by those compactions, into this level */
+    uint64_t bytes_moved;      /* tables moved down into this level without rewriting */
 } lsmkv_level_stats;
 
 typedef struct lsmkv_stats {
@@ -178,9 +193,10 @@ typedef struct lsmkv_stats {
     uint64_t compaction_bytes_read;
     uint64_t compaction_bytes_written;
     uint64_t wal_syncs;
-    uint64_t write_slowdowns; /* writes delayed because memtables piled up */
-    uint64_t write_stalls;    /* writes that had to wait for a flush */
-    uint64_t stall_micros;
+    uint64_t write_slowdowns; /* write groups delayed 1 ms: memtables or level 0 piling up */
+    uint64_t write_stalls;    /* write groups that had to wait for a flush or compaction */
+    uint64_t stall_micros;    /* time spent in those waits */
+    uint64_t pending_compaction_bytes; /* bytes over their level's target, level 0 included */
     uint64_t corruptions; /* checksum or format failures seen by reads */
     uint64_t last_sequence;
 } lsmkv_stats;
