@@ -16,9 +16,11 @@
  * disk. If the WAL append or fsync fails, the segment's tail is unknown: the
  * store turns read-only until it is reopened (recovery then cuts the tail).
  *
- * Reads take the published sequence as their snapshot, search the memtables
- * newest first, then the SSTables; a memtable leaves the manager only after
- * its table is installed, so nothing falls between the two.
+ * Reads reference the memtables, then the SSTable version, and only then take
+ * the published sequence as their snapshot (see store_lookup for why this
+ * order); they search the memtables newest first, then the SSTables; a
+ * memtable leaves the manager only after its table is installed, so nothing
+ * falls between the two.
  */
 #include "lsmkv/lsmkv.h"
 
@@ -32,6 +34,7 @@
 #include "sstable_manager.h"
 #include "status.h"
 #include "user_iter.h"
+#include "version.h"
 #include "wal.h"
 #include "write_batch.h"
 
@@ -591,6 +594,37 @@ lsmkv_delete(lsmkv *db, const lsmkv_write_options *wo, const uint8_t *key, size_
     return rc;
 }
 
+/*
+ * Finds the newest version of user_key. The memtables are referenced first,
+ * the table set next, and the snapshot sequence is read last. Then every write
+ * at or below the snapshot is in a memtable or a table the read holds (a
+ * memtable leaves the manager only after its table is installed), and a
+ * version that a flush or compaction dropped was shadowed by a newer one
+ * already in a table, so already published and at or below the snapshot.
+ * Reading the sequence first instead lets a flush or compaction that runs in
+ * between replace the version the snapshot should see with one it cannot see:
+ * the read then finds an older version, or none.
+ */
+static int
+store_lookup(lsmkv *db, slice user_key, lookup_result *result, lsmkv_error *err)
+{
+    memtable *mems[MEMTABLE_MANAGER_MAX_IMMUTABLES + 1];
+    size_t count;
+    memtable_manager_snapshot(db->mm, mems, &count);
+    version *v = sstable_manager_current(db->sm);
+    uint64_t snapshot = atomic_load_explicit(&db->last_sequence, memory_order_acquire);
+    bool found = false;
+    for (size_t i = 0; i < count && !found; i++) {
+        found = memtable_get(mems[i], user_key, snapshot, result);
+    }
+    int rc = found ? LSMKV_OK : version_get(v, user_key, snapshot, result, err);
+    version_unref(v);
+    for (size_t i = 0; i < count; i++) {
+        memtable_unref(mems[i]);
+    }
+    return rc;
+}
+
 int
 lsmkv_get(lsmkv *db, const uint8_t *key, size_t key_len, uint8_t **value_out, size_t *value_len,
           bool *found, lsmkv_error *err)
@@ -600,13 +634,9 @@ lsmkv_get(lsmkv *db, const uint8_t *key, size_t key_len, uint8_t **value_out, si
         return rc;
     }
     atomic_fetch_add_explicit(&db->gets, 1, memory_order_relaxed);
-    uint64_t snapshot = atomic_load_explicit(&db->last_sequence, memory_order_acquire);
-    slice user_key = slice_make(key, key_len);
     lookup_result result;
     lookup_result_init(&result);
-    if (!memtable_manager_get(db->mm, user_key, snapshot, &result)) {
-        rc = sstable_manager_get(db->sm, user_key, snapshot, &result, err);
-    }
+    rc = store_lookup(db, slice_make(key, key_len), &result, err);
     if (rc == LSMKV_OK) {
         *found = result.found && result.type == VALUE_TYPE_VALUE;
         if (*found) {
@@ -632,9 +662,7 @@ struct lsmkv_iterator {
 int
 lsmkv_iterator_new(lsmkv *db, lsmkv_iterator **it_out, lsmkv_error *err)
 {
-    /* Same order as a get: the snapshot first, then the memtables, then the
-     * tables; a memtable leaves the manager only after its table is in. */
-    uint64_t snapshot = atomic_load_explicit(&db->last_sequence, memory_order_acquire);
+    /* The order of store_lookup: memtables, then tables, then the snapshot. */
     memtable *mems[MEMTABLE_MANAGER_MAX_IMMUTABLES + 1];
     size_t count;
     memtable_manager_snapshot(db->mm, mems, &count);
@@ -644,6 +672,7 @@ lsmkv_iterator_new(lsmkv *db, lsmkv_iterator **it_out, lsmkv_error *err)
         memtable_unref(mems[i]);
     }
     children[count] = sstable_manager_iterator_new(db->sm);
+    uint64_t snapshot = atomic_load_explicit(&db->last_sequence, memory_order_acquire);
     lsmkv_iterator *handle = xmalloc(sizeof(*handle));
     handle->it = user_iterator_new(merge_iterator_new(children, count + 1), snapshot);
     *it_out = handle;

@@ -1,3 +1,4 @@
+/* ctest-labels: concurrency */
 /*
  * One writer adds to a memtable while readers get and iterate, with no lock:
  * the memtable's contract. Run it under ThreadSanitizer too
