@@ -280,6 +280,7 @@ open_store(const char *dir)
     lsmkv_options_init(&o);
     o.sync = LSMKV_SYNC_NONE;
     o.memtable_bytes = 64u << 10;
+    o.level1_target_bytes = 128u << 10; /* background compactions reach deeper levels */
     o.max_immutables = 1; /* writers stall behind the flush thread */
     o.sstable_target_bytes = 64u << 10;
     lsmkv *db = NULL;
