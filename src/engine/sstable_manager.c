@@ -75,8 +75,9 @@ struct sstable_manager {
 static int
 check_no_data_files(const char *dir, lsmkv_error *err)
 {
-    char **names;
-    size_t count;
+    /* Initialised: file_list_dir leaves them unset when listing fails. */
+    char **names = NULL;
+    size_t count = 0;
     int rc = file_list_dir(dir, &names, &count, err);
     for (size_t i = 0; rc == LSMKV_OK && i < count; i++) {
         uint64_t number;
@@ -88,9 +89,7 @@ check_no_data_files(const char *dir, lsmkv_error *err)
                             dir, names[i], dir);
         }
     }
-    if (rc == LSMKV_OK || count > 0) {
-        file_list_free(names, count);
-    }
+    file_list_free(names, count);
     return rc;
 }
 
@@ -129,6 +128,15 @@ open_tables(sstable_manager *sm, const manifest_state *state, lsmkv_error *err)
     for (; opened < state->table_count; opened++) {
         rc = table_open(sm->dir, &state->tables[opened], &tables[opened], err);
         if (rc != LSMKV_OK) {
+            /* A table the manifest names but the disk lacks is damage, not a
+             * passing I/O error (the header's contract): say so. */
+            char path[FILENAME_PATH_MAX];
+            filename_table(path, sm->dir, state->tables[opened].id);
+            if (!file_exists(path)) {
+                rc = status_set(err, LSMKV_CORRUPTION,
+                                "%s/" FILENAME_MANIFEST " names %s, which is missing", sm->dir,
+                                path);
+            }
             break;
         }
     }
