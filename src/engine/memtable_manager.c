@@ -230,7 +230,6 @@ stall_until_room(memtable_manager *mm, bool for_rotation, const struct timespec 
                  lsmkv_error *err)
 {
     struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
     bool counted = false;
     int rc = LSMKV_OK;
     while (rc == LSMKV_OK && mm->queued >= mm->max_immutables &&
@@ -240,6 +239,7 @@ stall_until_room(memtable_manager *mm, bool for_rotation, const struct timespec 
             break;
         }
         if (!counted) {
+            clock_gettime(CLOCK_MONOTONIC, &start);
             mm->stalls++;
             counted = true;
         }

@@ -771,7 +771,6 @@ static int
 stall_on_level0(sstable_manager *sm, const struct timespec *deadline, lsmkv_error *err)
 {
     struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
     bool counted = false;
     int rc = LSMKV_OK;
     while (rc == LSMKV_OK && !atomic_load(&sm->stopping) &&
@@ -781,6 +780,7 @@ stall_on_level0(sstable_manager *sm, const struct timespec *deadline, lsmkv_erro
             break;
         }
         if (!counted) {
+            clock_gettime(CLOCK_MONOTONIC, &start);
             sm->stalls++;
             counted = true;
         }

@@ -48,6 +48,8 @@ write_batch_clear(write_batch *b)
 static void
 write_batch_add(write_batch *b, value_type type, slice key, const slice *value)
 {
+    /* One allocation per op at most: reserve its whole encoding up front. */
+    buffer_reserve(&b->rep, 1 + 2 * VARINT64_MAX_BYTES + key.len + (value ? value->len : 0));
     uint8_t type_byte = (uint8_t)type;
     buffer_append(&b->rep, &type_byte, 1);
     put_length_prefixed(&b->rep, key);
