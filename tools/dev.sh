@@ -15,7 +15,8 @@ cd "$root"
 
 # Debian 12 packages the build and tests need.
 packages=(build-essential cmake ninja-build pkg-config
-          libprotobuf-c-dev protobuf-c-compiler libnng-dev libcmocka-dev libxxhash-dev)
+          libprotobuf-c-dev protobuf-c-compiler libnng-dev libcmocka-dev libxxhash-dev
+          liblz4-dev libzstd-dev)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

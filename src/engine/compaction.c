@@ -244,7 +244,7 @@ compaction_run_plan(const compaction_plan *plan, const compaction_run_options *o
     };
     iterator **children = xcalloc(plan->input_count + 1, sizeof(*children));
     for (size_t i = 0; i < plan->input_count; i++) {
-        children[i] = sstable_reader_iterator_new(table_reader(plan->inputs[i]));
+        children[i] = table_iterator_new(plan->inputs[i], true);
     }
     iterator *merged = merge_iterator_new(children, plan->input_count);
     int rc = compaction_write(merged, &o, outputs, stats, err);

@@ -13,6 +13,7 @@
 #include "block.h"
 #include "bloom.h"
 #include "coding.h"
+#include "compression.h"
 #include "file.h"
 #include "internal_key.h"
 #include "status.h"
@@ -32,6 +33,7 @@ struct sstable_builder {
     block_builder index;
     buffer last_key;  /* last internal key added */
     buffer scratch;   /* a block and its trailer, or an index value */
+    buffer compressed;
     uint64_t *hashes; /* hash64 of each distinct user key (bloom only) */
     size_t num_hashes;
     size_t cap_hashes;
@@ -59,7 +61,9 @@ sstable_builder_open(const char *path, const sstable_builder_options *options,
     block_builder_init(&b->index, INDEX_RESTART_INTERVAL);
     buffer_init(&b->last_key);
     buffer_init(&b->scratch);
+    buffer_init(&b->compressed);
     sstable_properties_init(&b->props);
+    b->props.compression = (uint64_t)options->compression;
     *out = b;
     return LSMKV_OK;
 }
@@ -71,6 +75,7 @@ builder_free(sstable_builder *b)
     block_builder_fini(&b->index);
     buffer_fini(&b->last_key);
     buffer_fini(&b->scratch);
+    buffer_fini(&b->compressed);
     sstable_properties_fini(&b->props);
     free(b->hashes);
     free(b->path);
@@ -88,10 +93,20 @@ sstable_builder_abandon(sstable_builder *b)
     builder_free(b);
 }
 
-/* Appends contents and its trailer to the file; *handle says where they went. */
+/*
+ * Appends contents (compressed with `compression` if that pays) and its
+ * trailer to the file; *handle says where they went.
+ */
 static int
-write_block(sstable_builder *b, slice contents, sstable_handle *handle, lsmkv_error *err)
+write_block(sstable_builder *b, slice contents, int compression, sstable_handle *handle,
+            lsmkv_error *err)
 {
+    if (compression == COMPRESSION_NONE ||
+        !compression_compress(compression, contents, &b->compressed)) {
+        compression = COMPRESSION_NONE;
+    } else {
+        contents = buffer_slice(&b->compressed);
+    }
     handle->offset = file_writer_size(b->writer);
     handle->size = contents.len;
     /* The checksum covers the contents and the compression byte, which must
@@ -100,8 +115,8 @@ write_block(sstable_builder *b, slice contents, sstable_handle *handle, lsmkv_er
     buffer_clear(s);
     buffer_reserve(s, contents.len + SSTABLE_BLOCK_TRAILER);
     buffer_append_slice(s, contents);
-    uint8_t compression = SSTABLE_COMPRESSION_NONE;
-    buffer_append(s, &compression, 1);
+    uint8_t compression_byte = (uint8_t)compression;
+    buffer_append(s, &compression_byte, 1);
     put_fixed32(s, sstable_block_checksum(s->data, s->len));
     return file_writer_append(b->writer, s->data, s->len, err);
 }
@@ -110,7 +125,7 @@ static int
 flush_data_block(sstable_builder *b, lsmkv_error *err)
 {
     sstable_handle handle;
-    int rc = write_block(b, block_builder_finish(&b->data), &handle, err);
+    int rc = write_block(b, block_builder_finish(&b->data), b->options.compression, &handle, err);
     if (rc != LSMKV_OK) {
         return rc;
     }
@@ -202,19 +217,19 @@ write_meta(sstable_builder *b, lsmkv_error *err)
         buffer filter;
         buffer_init(&filter);
         bloom_build(&filter, b->hashes, b->num_hashes, b->options.bloom_bits_per_key);
-        rc = write_block(b, buffer_slice(&filter), &footer.bloom, err);
+        rc = write_block(b, buffer_slice(&filter), COMPRESSION_NONE, &footer.bloom, err);
         buffer_fini(&filter);
     } else {
         footer.bloom.offset = file_writer_size(b->writer);
     }
     if (rc == LSMKV_OK) {
-        rc = write_block(b, block_builder_finish(&b->index), &footer.index, err);
+        rc = write_block(b, block_builder_finish(&b->index), COMPRESSION_NONE, &footer.index, err);
     }
     if (rc == LSMKV_OK) {
         buffer props;
         buffer_init(&props);
         sstable_properties_encode(&b->props, &props);
-        rc = write_block(b, buffer_slice(&props), &footer.properties, err);
+        rc = write_block(b, buffer_slice(&props), COMPRESSION_NONE, &footer.properties, err);
         buffer_fini(&props);
     }
     if (rc == LSMKV_OK) {

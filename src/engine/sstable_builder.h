@@ -12,6 +12,7 @@
 typedef struct sstable_builder_options {
     size_t block_bytes;     /* data block target size */
     int bloom_bits_per_key; /* 0: no bloom block */
+    int compression;        /* data blocks: COMPRESSION_NONE, _LZ4 or _ZSTD (compression.h) */
 } sstable_builder_options;
 
 typedef struct sstable_builder sstable_builder;

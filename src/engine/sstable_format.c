@@ -106,6 +106,7 @@ sstable_properties_encode(const sstable_properties *p, buffer *out)
     put_varint64(out, p->data_bytes);
     put_length_prefixed(out, buffer_slice(&p->min_key));
     put_length_prefixed(out, buffer_slice(&p->max_key));
+    put_varint64(out, p->compression);
 }
 
 int
@@ -128,6 +129,10 @@ sstable_properties_decode(slice in, const char *path, uint64_t offset, sstable_p
     if (p != NULL) {
         p = get_length_prefixed(p, limit, &max_key);
     }
+    uint64_t compression = 0;
+    if (p != NULL) {
+        p = get_varint64(p, limit, &compression);
+    }
     if (p != limit) {
         return status_set(err, LSMKV_CORRUPTION, "%s: malformed properties block at offset %llu",
                           path, (unsigned long long)offset);
@@ -138,6 +143,7 @@ sstable_properties_decode(slice in, const char *path, uint64_t offset, sstable_p
     out->max_sequence = v[3];
     out->data_blocks = v[4];
     out->data_bytes = v[5];
+    out->compression = compression;
     buffer_set(&out->min_key, min_key.data, min_key.len);
     buffer_set(&out->max_key, max_key.data, max_key.len);
     return LSMKV_OK;

@@ -13,8 +13,11 @@
  * about block_bytes each. A key's versions may span two blocks.
  *
  * Block trailer (SSTABLE_BLOCK_TRAILER bytes):
- *   byte compression (0 = none) | fixed32 checksum32(contents + compression byte,
- *                                                     SSTABLE_CHECKSUM_SEED)
+ *   byte compression | fixed32 checksum32(contents + compression byte,
+ *                                          SSTABLE_CHECKSUM_SEED)
+ * compression: 0 none, 1 lz4, 2 zstd (compression.h: the stored contents are
+ * then the compressed form of the block). Only data blocks are compressed; the
+ * checksum covers what is stored, so damage is caught before decompression.
  *
  * Index block: a block (block.h) whose keys are the last internal key of each
  * data block and whose values are block handles:
@@ -26,6 +29,8 @@
  *   varint64 entries | varint64 tombstones | varint64 min_sequence
  *   | varint64 max_sequence | varint64 data_blocks | varint64 data_bytes
  *   | varint64 min_key_len | min user key | varint64 max_key_len | max user key
+ *   | varint64 compression (0 none, 1 lz4, 2 zstd: the table's setting; each
+ *     block's trailer says whether that block is compressed)
  *
  * Footer (little-endian):
  *   fixed64 bloom_offset | fixed64 bloom_size
@@ -60,6 +65,7 @@ typedef struct sstable_properties {
     uint64_t data_bytes;
     buffer min_key;     /* smallest user key */
     buffer max_key;     /* largest user key */
+    uint64_t compression; /* the data blocks' setting (compression.h) */
     uint64_t file_size; /* filled by the builder/reader, not stored */
 } sstable_properties;
 

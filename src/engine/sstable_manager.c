@@ -37,6 +37,7 @@
 
 struct sstable_manager {
     char *dir;
+    table_cache *tables;
     sstable_builder_options builder;
     compaction_picker_options picker;
     bool auto_compaction;
@@ -126,7 +127,7 @@ open_tables(sstable_manager *sm, const manifest_state *state, lsmkv_error *err)
     int rc = LSMKV_OK;
     size_t opened = 0;
     for (; opened < state->table_count; opened++) {
-        rc = table_open(sm->dir, &state->tables[opened], &tables[opened], err);
+        rc = table_open(sm->tables, &state->tables[opened], &tables[opened], err);
         if (rc != LSMKV_OK) {
             /* A table the manifest names but the disk lacks is damage, not a
              * passing I/O error (the header's contract): say so. */
@@ -192,6 +193,7 @@ sstable_manager_alloc(const sstable_manager_options *o)
 {
     sstable_manager *sm = xcalloc(1, sizeof(*sm));
     sm->dir = xstrdup(o->dir);
+    sm->tables = table_cache_new(o->dir, o->blocks, o->max_open_files > 0 ? o->max_open_files : 1000);
     sm->builder = o->builder;
     sm->picker = (compaction_picker_options){
         .level0_trigger = o->level0_compaction_trigger > 0 ? o->level0_compaction_trigger : 4,
@@ -259,7 +261,8 @@ sstable_manager_close(sstable_manager *sm)
     if (sm->auto_compaction && sm->thread_started) {
         pthread_join(sm->thread, NULL);
     }
-    version_unref(sm->current);
+    version_unref(sm->current); /* the last references: every table closes */
+    table_cache_free(sm->tables);
     for (int level = 0; level < LSMKV_MAX_LEVELS; level++) {
         buffer_fini(&sm->compact_pointer[level]);
     }
@@ -487,7 +490,7 @@ open_and_install(sstable_manager *sm, table *const *removed, size_t removed_coun
     size_t opened = 0;
     int rc = LSMKV_OK;
     while (rc == LSMKV_OK && opened < outputs->count) {
-        rc = table_open(sm->dir, &outputs->tables[opened], &added[opened], err);
+        rc = table_open(sm->tables, &outputs->tables[opened], &added[opened], err);
         opened += rc == LSMKV_OK;
     }
     if (rc == LSMKV_OK) {
@@ -838,6 +841,7 @@ sstable_manager_stats(sstable_manager *sm, lsmkv_stats *stats)
         out->target_bytes = compaction_picker_level_target(&sm->picker, level);
         stats->sstable_bytes += out->bytes;
     }
+    stats->open_tables = table_cache_open_count(sm->tables);
     stats->flush_bytes_written = sm->flush_bytes_written;
     stats->compactions = sm->compactions;
     stats->compaction_bytes_read = sm->compaction_bytes_read;

@@ -11,7 +11,9 @@
 #include "sstable_reader.h"
 
 #include "block.h"
+#include "block_cache.h"
 #include "bloom.h"
+#include "compression.h"
 #include "coding.h"
 #include "file.h"
 #include "status.h"
@@ -20,6 +22,8 @@
 
 struct sstable_reader {
     file_reader *file;
+    block_cache *cache; /* NULL: every read goes to the file */
+    uint64_t file_number; /* the cache key's file part */
     const char *path;    /* owned by file */
     uint64_t blocks_end; /* where the footer starts: every block ends before it */
     uint64_t index_offset;
@@ -55,13 +59,83 @@ read_block(const sstable_reader *r, sstable_handle h, buffer *out, lsmkv_error *
         return status_set(err, LSMKV_CORRUPTION, "%s: checksum mismatch in block at offset %llu",
                           r->path, (unsigned long long)h.offset);
     }
-    if (trailer[0] != SSTABLE_COMPRESSION_NONE) {
-        return status_set(err, LSMKV_CORRUPTION,
-                          "%s: unknown compression %u in block at offset %llu", r->path, trailer[0],
-                          (unsigned long long)h.offset);
-    }
     out->len = (size_t)h.size;
+    if (trailer[0] == SSTABLE_COMPRESSION_NONE) {
+        return LSMKV_OK;
+    }
+    buffer raw;
+    buffer_init(&raw);
+    rc = compression_decompress(trailer[0], buffer_slice(out), &raw);
+    if (rc == LSMKV_OK) {
+        buffer_fini(out);
+        *out = raw;
+        return LSMKV_OK;
+    }
+    buffer_fini(&raw);
+    return status_set(err, LSMKV_CORRUPTION, "%s: %s block at offset %llu does not decompress",
+                      r->path, compression_name(trailer[0]), (unsigned long long)h.offset);
+}
+
+/* A data block in use: cached (pinned), or read for this use alone. */
+typedef struct block_ref {
+    slice contents;
+    block_cache_handle *handle;
+    buffer owned;
+} block_ref;
+
+static void
+block_ref_init(block_ref *ref)
+{
+    ref->contents = slice_make(NULL, 0);
+    ref->handle = NULL;
+    buffer_init(&ref->owned);
+}
+
+static void
+block_ref_release(const sstable_reader *r, block_ref *ref)
+{
+    if (ref->handle != NULL) {
+        block_cache_release(r->cache, ref->handle);
+        ref->handle = NULL;
+    }
+    ref->contents = slice_make(NULL, 0);
+}
+
+/*
+ * The data block at h, from the cache if it is there; a block read from the
+ * file is added to the cache when fill_cache (one-pass scans such as
+ * compactions leave it alone, so they do not push out what reads use).
+ */
+static int
+acquire_block(const sstable_reader *r, sstable_handle h, bool fill_cache, block_ref *ref,
+              lsmkv_error *err)
+{
+    block_ref_release(r, ref);
+    if (r->cache != NULL) {
+        ref->handle = block_cache_lookup(r->cache, r->file_number, h.offset);
+        if (ref->handle != NULL) {
+            ref->contents = block_cache_contents(ref->handle);
+            return LSMKV_OK;
+        }
+    }
+    int rc = read_block(r, h, &ref->owned, err);
+    if (rc != LSMKV_OK) {
+        return rc;
+    }
+    if (r->cache != NULL && fill_cache) {
+        ref->handle = block_cache_insert(r->cache, r->file_number, h.offset, &ref->owned);
+        ref->contents = block_cache_contents(ref->handle);
+    } else {
+        ref->contents = buffer_slice(&ref->owned);
+    }
     return LSMKV_OK;
+}
+
+static void
+block_ref_fini(const sstable_reader *r, block_ref *ref)
+{
+    block_ref_release(r, ref);
+    buffer_fini(&ref->owned);
 }
 
 /* Footer, then properties, index and bloom blocks. */
@@ -137,6 +211,13 @@ sstable_reader_free(sstable_reader *r)
     sstable_properties_fini(&r->props);
     file_reader_close(r->file);
     free(r);
+}
+
+void
+sstable_reader_set_cache(sstable_reader *r, block_cache *cache, uint64_t file_number)
+{
+    r->cache = cache;
+    r->file_number = file_number;
 }
 
 const sstable_properties *
@@ -223,12 +304,12 @@ get_internal(sstable_reader *r, slice target, slice user_key, lookup_result *res
         }
         return rc;
     }
-    buffer contents; /* the one allocation of a get */
-    buffer_init(&contents);
-    rc = read_block(r, h, &contents, err);
+    block_ref ref;
+    block_ref_init(&ref);
+    rc = acquire_block(r, h, true, &ref, err);
     block_cursor c;
     if (rc == LSMKV_OK) {
-        rc = block_cursor_init(&c, buffer_slice(&contents), r->path, h.offset, err);
+        rc = block_cursor_init(&c, ref.contents, r->path, h.offset, err);
         if (rc == LSMKV_OK) {
             block_cursor_seek(&c, target);
             rc = block_cursor_status(&c, err);
@@ -238,7 +319,7 @@ get_internal(sstable_reader *r, slice target, slice user_key, lookup_result *res
         }
         block_cursor_fini(&c);
     }
-    buffer_fini(&contents);
+    block_ref_fini(r, &ref);
     return rc;
 }
 
@@ -270,16 +351,18 @@ sstable_reader_get(sstable_reader *r, slice user_key, uint64_t user_key_hash, ui
 
 /*
  * Two levels: a cursor over the in-memory index and one over the current data
- * block, whose contents buffer is reused from block to block.
+ * block, which is pinned in the cache or read into a buffer reused from block
+ * to block.
  */
 typedef struct table_iterator {
     iterator base;
     sstable_reader *reader;
+    bool fill_cache;
     block_cursor index;
     block_cursor data;
     bool data_loaded;
     uint64_t data_offset; /* of the loaded block */
-    buffer contents;
+    block_ref block;
     lsmkv_error error; /* sticky: once set, the iterator stays invalid */
 } table_iterator;
 
@@ -297,8 +380,8 @@ load_data_block(table_iterator *t)
         }
         block_cursor_fini(&t->data);
         t->data_loaded = false;
-        if (read_block(t->reader, h, &t->contents, &t->error) == LSMKV_OK &&
-            block_cursor_init(&t->data, buffer_slice(&t->contents), t->reader->path, h.offset,
+        if (acquire_block(t->reader, h, t->fill_cache, &t->block, &t->error) == LSMKV_OK &&
+            block_cursor_init(&t->data, t->block.contents, t->reader->path, h.offset,
                               &t->error) == LSMKV_OK) {
             t->data_loaded = true;
             t->data_offset = h.offset;
@@ -395,7 +478,7 @@ ti_free(iterator *it)
     table_iterator *t = (table_iterator *)it;
     block_cursor_fini(&t->index);
     block_cursor_fini(&t->data);
-    buffer_fini(&t->contents);
+    block_ref_fini(t->reader, &t->block);
     free(t);
 }
 
@@ -410,15 +493,28 @@ static const iterator_ops table_iterator_ops = {
     .free = ti_free,
 };
 
-iterator *
-sstable_reader_iterator_new(sstable_reader *r)
+static iterator *
+table_iterator_new(sstable_reader *r, bool fill_cache)
 {
     table_iterator *t = xcalloc(1, sizeof(*t));
     t->base.ops = &table_iterator_ops;
     t->reader = r;
-    buffer_init(&t->contents);
+    t->fill_cache = fill_cache;
+    block_ref_init(&t->block);
     /* The index passed block_new's checks at open, so this cannot fail. */
     block_cursor_init(&t->index, block_contents(r->index), r->path, r->index_offset, NULL);
     block_cursor_init(&t->data, slice_make(NULL, 0), r->path, 0, NULL);
     return &t->base;
+}
+
+iterator *
+sstable_reader_iterator_new(sstable_reader *r)
+{
+    return table_iterator_new(r, true);
+}
+
+iterator *
+sstable_reader_scan_iterator_new(sstable_reader *r)
+{
+    return table_iterator_new(r, false);
 }

@@ -1,13 +1,15 @@
 /*
  * SSTable reader: one open table file. Opening reads and verifies the footer,
  * properties, index and bloom blocks and keeps them in memory; data blocks are
- * read with pread on demand and verified against their checksum on every read.
+ * read with pread on demand (or found in a shared block cache) and verified
+ * against their checksum, and decompressed, on every read from the file.
  * A checksum mismatch is LSMKV_CORRUPTION for that read only: the reader stays
  * usable for other keys. Safe for concurrent use by many threads.
  */
 #ifndef LSMKV_ENGINE_SSTABLE_READER_H
 #define LSMKV_ENGINE_SSTABLE_READER_H
 
+#include "block_cache.h"
 #include "internal_key.h"
 #include "iterator.h"
 #include "sstable_format.h"
@@ -19,6 +21,12 @@ typedef struct sstable_reader sstable_reader;
 int sstable_reader_open(const char *path, sstable_reader **out, lsmkv_error *err);
 /* NULL is a no-op. */
 void sstable_reader_free(sstable_reader *r);
+
+/*
+ * Reads data blocks through cache (shared; must outlive the reader), where
+ * file_number names this table. Call before the reader is shared.
+ */
+void sstable_reader_set_cache(sstable_reader *r, block_cache *cache, uint64_t file_number);
 
 const sstable_properties *sstable_reader_properties(const sstable_reader *r);
 const char *sstable_reader_path(const sstable_reader *r);
@@ -37,5 +45,8 @@ int sstable_reader_get(sstable_reader *r, slice user_key, uint64_t user_key_hash
 
 /* An iterator over every entry; r must outlive it. */
 iterator *sstable_reader_iterator_new(sstable_reader *r);
+
+/* The same for a one-pass scan (compaction): blocks it reads are not cached. */
+iterator *sstable_reader_scan_iterator_new(sstable_reader *r);
 
 #endif

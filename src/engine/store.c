@@ -24,6 +24,7 @@
  */
 #include "lsmkv/lsmkv.h"
 
+#include "block_cache.h"
 #include "buffer.h"
 #include "file.h"
 #include "filename.h"
@@ -67,6 +68,7 @@ struct lsmkv {
     lsmkv_options options;
     logger log;
     int lock_fd;
+    block_cache *blocks; /* NULL when block_cache_bytes is 0 */
     sstable_manager *sm;
     memtable_manager *mm;
 
@@ -95,6 +97,8 @@ lsmkv_options_init(lsmkv_options *o)
     o->max_immutables = 2;
     o->block_bytes = 4096;
     o->bloom_bits_per_key = 10;
+    o->block_cache_bytes = 8u << 20;
+    o->max_open_files = 1000;
     o->sstable_target_bytes = 64u << 20;
     o->level0_compaction_trigger = 4;
     o->level0_slowdown_trigger = 8;
@@ -156,6 +160,10 @@ options_validate(const lsmkv_options *o, lsmkv_error *err)
          (uint64_t)o->level0_slowdown_trigger, 1024},
         {"level1_target_bytes", o->level1_target_bytes, 64u << 10, 1ull << 40},
         {"level_size_ratio", (uint64_t)(int64_t)o->level_size_ratio, 2, 1000},
+        {"compression", (uint64_t)(int64_t)o->compression, LSMKV_COMPRESSION_NONE,
+         LSMKV_COMPRESSION_ZSTD},
+        {"block_cache_bytes", o->block_cache_bytes, 0, 1ull << 40},
+        {"max_open_files", (uint64_t)(int64_t)o->max_open_files, 16, 1u << 20},
     };
     for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
         int rc = check_range(ranges[i].name, ranges[i].value, ranges[i].lo, ranges[i].hi, err);
@@ -197,7 +205,11 @@ store_open_managers(lsmkv *db, lsmkv_error *err)
     const lsmkv_options *o = &db->options;
     sstable_manager_options smo = {
         .dir = db->dir,
-        .builder = {.block_bytes = o->block_bytes, .bloom_bits_per_key = o->bloom_bits_per_key},
+        .builder = {.block_bytes = o->block_bytes,
+                    .bloom_bits_per_key = o->bloom_bits_per_key,
+                    .compression = (int)o->compression},
+        .blocks = db->blocks,
+        .max_open_files = (size_t)o->max_open_files,
         .target_file_bytes = o->sstable_target_bytes,
         .create_if_missing = o->create_if_missing,
         .error_if_exists = o->error_if_exists,
@@ -256,6 +268,7 @@ store_alloc(const char *dir, const lsmkv_options *options)
     db->log.fn = options->log_fn;
     db->log.ctx = options->log_ctx;
     db->lock_fd = -1;
+    db->blocks = options->block_cache_bytes > 0 ? block_cache_new(options->block_cache_bytes) : NULL;
     pthread_mutex_init(&db->write_mutex, NULL);
     buffer_init(&db->group_records);
     return db;
@@ -309,6 +322,7 @@ lsmkv_close(lsmkv *db)
         log_error(&db->log, "closing the WAL failed: %s", e.message);
     }
     sstable_manager_close(db->sm);
+    block_cache_free(db->blocks);
     file_unlock(db->lock_fd);
     buffer_fini(&db->group_records);
     pthread_mutex_destroy(&db->write_mutex);
@@ -783,4 +797,12 @@ lsmkv_get_stats(lsmkv *db, lsmkv_stats *stats)
     stats->wal_syncs = atomic_load(&db->wal_syncs);
     stats->corruptions = atomic_load(&db->corruptions);
     stats->last_sequence = atomic_load(&db->last_sequence);
+    if (db->blocks != NULL) {
+        block_cache_stats cache;
+        block_cache_get_stats(db->blocks, &cache);
+        stats->block_cache_capacity = cache.capacity;
+        stats->block_cache_usage = cache.usage;
+        stats->block_cache_hits = cache.hits;
+        stats->block_cache_misses = cache.misses;
+    }
 }

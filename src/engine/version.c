@@ -104,7 +104,7 @@ table_lookup(table *t, slice user_key, uint64_t hash, uint64_t snapshot, lookup_
     if (!key_in_range(t, user_key)) {
         return false;
     }
-    *rc = sstable_reader_get(table_reader(t), user_key, hash, snapshot, result, err);
+    *rc = table_get(t, user_key, hash, snapshot, result, err);
     return *rc != LSMKV_OK || result->found;
 }
 
@@ -248,7 +248,7 @@ version_iterator_new(version *v)
 {
     iterator **children = xcalloc(v->count ? v->count : 1, sizeof(*children));
     for (size_t i = 0; i < v->count; i++) {
-        children[i] = sstable_reader_iterator_new(table_reader(v->tables[i]));
+        children[i] = table_iterator_new(v->tables[i], false);
     }
     version_iterator *vi = xcalloc(1, sizeof(*vi));
     vi->base.ops = &version_iterator_ops;

@@ -29,6 +29,7 @@
 
 typedef struct fixture {
     char *dir;
+    table_cache *cache; /* no block cache: every read reaches the file */
     table *tables[MAX_TABLES];
     size_t count;
 } fixture;
@@ -38,6 +39,7 @@ setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     f->dir = test_make_temp_dir("version");
+    f->cache = table_cache_new(f->dir, NULL, 1000);
     *state = f;
     return 0;
 }
@@ -50,6 +52,7 @@ teardown(void **state)
     for (size_t i = 0; i < f->count; i++) {
         table_unref(f->tables[i]);
     }
+    table_cache_free(f->cache);
     test_remove_dir(f->dir);
     free(f);
     return 0;
@@ -103,7 +106,7 @@ make_table(fixture *f, uint64_t id, uint32_t level, const entry *entries, size_t
     sstable_properties_fini(&props);
     table *t = NULL;
     lsmkv_error err = {0};
-    if (table_open(f->dir, &info, &t, &err) != LSMKV_OK) {
+    if (table_open(f->cache, &info, &t, &err) != LSMKV_OK) {
         fail_msg("table_open: %s", err.message);
     }
     table_info_fini(&info);

@@ -88,6 +88,12 @@ typedef enum lsmkv_log_level {
 /* Receives one complete log line (no trailing newline). Called from any thread. */
 typedef void (*lsmkv_log_fn)(void *ctx, lsmkv_log_level level, const char *line);
 
+typedef enum lsmkv_compression {
+    LSMKV_COMPRESSION_NONE = 0,
+    LSMKV_COMPRESSION_LZ4 = 1,
+    LSMKV_COMPRESSION_ZSTD = 2,
+} lsmkv_compression;
+
 typedef struct lsmkv_options {
     bool create_if_missing;        /* create the directory and store (default true) */
     bool error_if_exists;          /* fail if a store already exists (default false) */
@@ -97,6 +103,12 @@ typedef struct lsmkv_options {
                                       (default 2; writes slow down one before) */
     size_t block_bytes;            /* SSTable data block target size (default 4 KiB) */
     int bloom_bits_per_key;        /* bloom filter bits per key; 0 disables (default 10) */
+    lsmkv_compression compression; /* data blocks of tables written from now on
+                                      (default none); each table records its own */
+    size_t block_cache_bytes;      /* recently read blocks kept in memory, shared by
+                                      all tables; 0 disables (default 8 MiB) */
+    int max_open_files;            /* tables kept open (file, index, bloom); the least
+                                      recently used beyond this are closed (default 1000) */
     uint64_t sstable_target_bytes; /* the largest file a compaction writes (default
                                       64 MiB); level n's files aim at min(this,
                                       max(2 MiB, level n's target / 8)) */
@@ -198,6 +210,11 @@ typedef struct lsmkv_stats {
     uint64_t stall_micros;    /* time spent in those waits */
     uint64_t pending_compaction_bytes; /* bytes over their level's target, level 0 included */
     uint64_t corruptions; /* checksum or format failures seen by reads */
+    uint64_t open_tables;       /* tables whose file is open now */
+    uint64_t block_cache_capacity;
+    uint64_t block_cache_usage;
+    uint64_t block_cache_hits;
+    uint64_t block_cache_misses;
     uint64_t last_sequence;
 } lsmkv_stats;
 
