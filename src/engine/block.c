@@ -430,7 +430,7 @@ static const iterator_ops block_iterator_ops = {
 iterator *
 block_iterator_new(block *b, bool owns_block)
 {
-    block_iterator *bi = xmalloc(sizeof(*bi));
+    block_iterator *bi = xcalloc(1, sizeof(*bi));
     bi->base.ops = &block_iterator_ops;
     bi->block = b;
     bi->owns_block = owns_block;

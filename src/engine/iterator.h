@@ -29,9 +29,15 @@ typedef struct iterator_ops {
     void (*free)(iterator *it);
 } iterator_ops;
 
-/* Implementations embed this as their first member. */
+/*
+ * Implementations embed this as their first member and allocate it zeroed.
+ * cleanup, if set (iterator_on_free), runs after the iterator is freed: a
+ * way to keep what it reads alive without wrapping it in another layer.
+ */
 struct iterator {
     const iterator_ops *ops;
+    void (*cleanup)(void *arg);
+    void *cleanup_arg;
 };
 
 static inline bool
@@ -74,8 +80,21 @@ static inline void
 iterator_free(iterator *it)
 {
     if (it != NULL) {
+        void (*cleanup)(void *) = it->cleanup;
+        void *arg = it->cleanup_arg;
         it->ops->free(it);
+        if (cleanup != NULL) {
+            cleanup(arg);
+        }
     }
+}
+
+/* Runs fn(arg) when it is freed (one hook per iterator). */
+static inline void
+iterator_on_free(iterator *it, void (*fn)(void *arg), void *arg)
+{
+    it->cleanup = fn;
+    it->cleanup_arg = arg;
 }
 
 /* An iterator with no entries that reports `error` (copied; NULL for OK). */

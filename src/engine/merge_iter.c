@@ -14,6 +14,7 @@
 typedef struct merge_iterator {
     iterator base;
     iterator **children;
+    slice *keys; /* each valid child's current key, so comparing costs no call */
     size_t count;
     size_t *heap; /* child indices; heap[0] is the smallest current key */
     size_t heap_len;
@@ -23,7 +24,7 @@ typedef struct merge_iterator {
 static bool
 child_less(merge_iterator *m, size_t a, size_t b)
 {
-    int c = internal_key_compare(iterator_key(m->children[a]), iterator_key(m->children[b]));
+    int c = internal_key_compare(m->keys[a], m->keys[b]);
     return c < 0 || (c == 0 && a < b);
 }
 
@@ -53,6 +54,7 @@ static bool
 child_check(merge_iterator *m, size_t child)
 {
     if (iterator_valid(m->children[child])) {
+        m->keys[child] = iterator_key(m->children[child]);
         return true;
     }
     if (m->error.code == LSMKV_OK) {
@@ -120,7 +122,7 @@ static slice
 merge_key(iterator *it)
 {
     merge_iterator *m = (merge_iterator *)it;
-    return iterator_key(m->children[m->heap[0]]);
+    return m->keys[m->heap[0]];
 }
 
 static slice
@@ -148,6 +150,7 @@ merge_free(iterator *it)
         iterator_free(m->children[i]);
     }
     free(m->children);
+    free(m->keys);
     free(m->heap);
     free(m);
 }
@@ -170,6 +173,7 @@ merge_iterator_new(iterator **children, size_t count)
     m->base.ops = &merge_ops;
     m->children = xcalloc(count, sizeof(*m->children));
     m->heap = xcalloc(count, sizeof(*m->heap));
+    m->keys = xcalloc(count, sizeof(*m->keys));
     for (size_t i = 0; i < count; i++) {
         m->children[i] = children[i];
     }

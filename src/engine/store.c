@@ -680,15 +680,21 @@ lsmkv_iterator_new(lsmkv *db, lsmkv_iterator **it_out, lsmkv_error *err)
     memtable *mems[MEMTABLE_MANAGER_MAX_IMMUTABLES + 1];
     size_t count;
     memtable_manager_snapshot(db->mm, mems, &count);
-    iterator *children[MEMTABLE_MANAGER_MAX_IMMUTABLES + 2];
+    version *v = sstable_manager_current(db->sm);
+    uint64_t snapshot = atomic_load_explicit(&db->last_sequence, memory_order_acquire);
+
+    /* One flat merge: each memtable, each level-0 table, each deeper level. */
+    iterator **children =
+        xcalloc(count + version_table_count(v) + LSMKV_MAX_LEVELS, sizeof(*children));
     for (size_t i = 0; i < count; i++) {
         children[i] = memtable_iterator_new(mems[i]);
         memtable_unref(mems[i]);
     }
-    children[count] = sstable_manager_iterator_new(db->sm);
-    uint64_t snapshot = atomic_load_explicit(&db->last_sequence, memory_order_acquire);
+    size_t n = count + version_iterators(v, children + count);
+    version_unref(v);
     lsmkv_iterator *handle = xmalloc(sizeof(*handle));
-    handle->it = user_iterator_new(merge_iterator_new(children, count + 1), snapshot);
+    handle->it = user_iterator_new(merge_iterator_new(children, n), snapshot);
+    free(children);
     *it_out = handle;
     return LSMKV_OK;
 }

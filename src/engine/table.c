@@ -233,75 +233,14 @@ table_get(table *t, slice user_key, uint64_t user_key_hash, uint64_t snapshot,
     return rc;
 }
 
-/* Keeps the table's reader pinned while the iterator lives. */
-typedef struct pinned_iterator {
-    iterator base;
-    iterator *inner;
-    table *t;
-} pinned_iterator;
-
-static bool
-pinned_valid(iterator *it)
-{
-    return iterator_valid(((pinned_iterator *)it)->inner);
-}
-
+/* An iterator's end: the reader it used may close, the table may go. */
 static void
-pinned_seek_to_first(iterator *it)
+table_iterator_done(void *arg)
 {
-    iterator_seek_to_first(((pinned_iterator *)it)->inner);
+    table *t = arg;
+    table_unpin(t);
+    table_unref(t);
 }
-
-static void
-pinned_seek(iterator *it, slice target)
-{
-    iterator_seek(((pinned_iterator *)it)->inner, target);
-}
-
-static void
-pinned_next(iterator *it)
-{
-    iterator_next(((pinned_iterator *)it)->inner);
-}
-
-static slice
-pinned_key(iterator *it)
-{
-    return iterator_key(((pinned_iterator *)it)->inner);
-}
-
-static slice
-pinned_value(iterator *it)
-{
-    return iterator_value(((pinned_iterator *)it)->inner);
-}
-
-static int
-pinned_status(iterator *it, lsmkv_error *err)
-{
-    return iterator_status(((pinned_iterator *)it)->inner, err);
-}
-
-static void
-pinned_free(iterator *it)
-{
-    pinned_iterator *p = (pinned_iterator *)it;
-    iterator_free(p->inner);
-    table_unpin(p->t);
-    table_unref(p->t);
-    free(p);
-}
-
-static const iterator_ops pinned_ops = {
-    .valid = pinned_valid,
-    .seek_to_first = pinned_seek_to_first,
-    .seek = pinned_seek,
-    .next = pinned_next,
-    .key = pinned_key,
-    .value = pinned_value,
-    .status = pinned_status,
-    .free = pinned_free,
-};
 
 iterator *
 table_iterator_new(table *t, bool for_scan)
@@ -311,11 +250,9 @@ table_iterator_new(table *t, bool for_scan)
     if (table_pin(t, &reader, &err) != LSMKV_OK) {
         return iterator_new_empty(&err);
     }
-    pinned_iterator *p = xcalloc(1, sizeof(*p));
-    p->base.ops = &pinned_ops;
-    p->inner = for_scan ? sstable_reader_scan_iterator_new(reader)
-                        : sstable_reader_iterator_new(reader);
+    iterator *it = for_scan ? sstable_reader_scan_iterator_new(reader)
+                            : sstable_reader_iterator_new(reader);
     table_ref(t);
-    p->t = t;
-    return &p->base;
+    iterator_on_free(it, table_iterator_done, t);
+    return it;
 }

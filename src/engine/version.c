@@ -3,6 +3,7 @@
 #include "buffer.h"
 #include "checksum.h"
 #include "merge_iter.h"
+#include "status.h"
 #include "table_info.h"
 
 #include <stdatomic.h>
@@ -193,70 +194,168 @@ version_key_exists_below(const version *v, int level, slice user_key)
     return false;
 }
 
-/* Keeps the version (and so its tables) alive while the merge runs. */
-typedef struct version_iterator {
+/*
+ * A level >= 1 as one sorted stream: its tables are non-overlapping and in
+ * key order, so they are read one after the other, each opened only when the
+ * stream reaches it. One child per level keeps the merge small.
+ */
+typedef struct level_iterator {
     iterator base;
-    iterator *merge;
-    version *v;
-} version_iterator;
-
-#define VERSION_ITERATOR_FORWARD(name, ret, call)                                                  \
-    static ret version_iterator_##name(iterator *it)                                               \
-    {                                                                                              \
-        return call(((version_iterator *)it)->merge);                                              \
-    }
-VERSION_ITERATOR_FORWARD(valid, bool, iterator_valid)
-VERSION_ITERATOR_FORWARD(seek_to_first, void, iterator_seek_to_first)
-VERSION_ITERATOR_FORWARD(next, void, iterator_next)
-VERSION_ITERATOR_FORWARD(key, slice, iterator_key)
-VERSION_ITERATOR_FORWARD(value, slice, iterator_value)
+    version *v; /* referenced: the level's tables stay listed */
+    int level;
+    size_t index;      /* of the current table within the level */
+    iterator *current; /* NULL past the last table */
+    lsmkv_error error;
+} level_iterator;
 
 static void
-version_iterator_seek(iterator *it, slice target)
+level_open_table(level_iterator *li, size_t index)
 {
-    iterator_seek(((version_iterator *)it)->merge, target);
+    iterator_free(li->current);
+    li->current = NULL;
+    li->index = index;
+    if (index < version_level_count(li->v, li->level)) {
+        li->current = table_iterator_new(version_level_table(li->v, li->level, index), false);
+    }
+}
+
+/* Moves on to later tables while the current one has nothing left. */
+static void
+level_skip_exhausted(level_iterator *li)
+{
+    while (li->current != NULL && !iterator_valid(li->current)) {
+        if (iterator_status(li->current, &li->error) != LSMKV_OK) {
+            return;
+        }
+        level_open_table(li, li->index + 1);
+        if (li->current != NULL) {
+            iterator_seek_to_first(li->current);
+        }
+    }
+}
+
+static bool
+level_valid(iterator *it)
+{
+    level_iterator *li = (level_iterator *)it;
+    return li->error.code == LSMKV_OK && li->current != NULL && iterator_valid(li->current);
+}
+
+static void
+level_seek_to_first(iterator *it)
+{
+    level_iterator *li = (level_iterator *)it;
+    level_open_table(li, 0);
+    if (li->current != NULL) {
+        iterator_seek_to_first(li->current);
+    }
+    level_skip_exhausted(li);
+}
+
+static void
+level_seek(iterator *it, slice target)
+{
+    level_iterator *li = (level_iterator *)it;
+    slice user_key = internal_key_user_key(target);
+    size_t lo = 0, hi = version_level_count(li->v, li->level);
+    while (lo < hi) { /* the first table whose largest key is >= the target's */
+        size_t mid = lo + (hi - lo) / 2;
+        table *t = version_level_table(li->v, li->level, mid);
+        if (slice_compare(table_info_max_key(table_info(t)), user_key) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    level_open_table(li, lo);
+    if (li->current != NULL) {
+        iterator_seek(li->current, target);
+    }
+    level_skip_exhausted(li);
+}
+
+static void
+level_next(iterator *it)
+{
+    level_iterator *li = (level_iterator *)it;
+    iterator_next(li->current);
+    level_skip_exhausted(li);
+}
+
+static slice
+level_key(iterator *it)
+{
+    return iterator_key(((level_iterator *)it)->current);
+}
+
+static slice
+level_value(iterator *it)
+{
+    return iterator_value(((level_iterator *)it)->current);
 }
 
 static int
-version_iterator_status(iterator *it, lsmkv_error *err)
+level_status(iterator *it, lsmkv_error *err)
 {
-    return iterator_status(((version_iterator *)it)->merge, err);
+    level_iterator *li = (level_iterator *)it;
+    return li->error.code == LSMKV_OK ? LSMKV_OK : status_copy(err, &li->error);
 }
 
 static void
-version_iterator_free(iterator *it)
+level_free(iterator *it)
 {
-    version_iterator *vi = (version_iterator *)it;
-    iterator_free(vi->merge);
-    version_unref(vi->v);
-    free(vi);
+    level_iterator *li = (level_iterator *)it;
+    iterator_free(li->current);
+    version_unref(li->v);
+    free(li);
 }
 
-static const iterator_ops version_iterator_ops = {
-    .valid = version_iterator_valid,
-    .seek_to_first = version_iterator_seek_to_first,
-    .seek = version_iterator_seek,
-    .next = version_iterator_next,
-    .key = version_iterator_key,
-    .value = version_iterator_value,
-    .status = version_iterator_status,
-    .free = version_iterator_free,
+static const iterator_ops level_iterator_ops = {
+    .valid = level_valid,
+    .seek_to_first = level_seek_to_first,
+    .seek = level_seek,
+    .next = level_next,
+    .key = level_key,
+    .value = level_value,
+    .status = level_status,
+    .free = level_free,
 };
+
+static iterator *
+level_iterator_new(version *v, int level)
+{
+    level_iterator *li = xcalloc(1, sizeof(*li));
+    li->base.ops = &level_iterator_ops;
+    version_ref(v);
+    li->v = v;
+    li->level = level;
+    li->index = SIZE_MAX;
+    return &li->base;
+}
+
+size_t
+version_iterators(version *v, iterator **out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < version_level_count(v, 0); i++) {
+        out[n++] = table_iterator_new(version_level_table(v, 0, i), false);
+    }
+    for (int level = 1; level < LSMKV_MAX_LEVELS; level++) {
+        if (version_level_count(v, level) > 0) {
+            out[n++] = level_iterator_new(v, level);
+        }
+    }
+    return n;
+}
 
 iterator *
 version_iterator_new(version *v)
 {
-    iterator **children = xcalloc(v->count ? v->count : 1, sizeof(*children));
-    for (size_t i = 0; i < v->count; i++) {
-        children[i] = table_iterator_new(v->tables[i], false);
-    }
-    version_iterator *vi = xcalloc(1, sizeof(*vi));
-    vi->base.ops = &version_iterator_ops;
-    vi->merge = merge_iterator_new(children, v->count);
+    iterator **children = xcalloc(v->count + LSMKV_MAX_LEVELS, sizeof(*children));
+    size_t n = version_iterators(v, children);
+    iterator *merged = merge_iterator_new(children, n);
     free(children);
-    version_ref(v);
-    vi->v = v;
-    return &vi->base;
+    return merged;
 }
 
 void

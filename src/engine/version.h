@@ -51,8 +51,18 @@ bool version_key_exists_below(const version *v, int level, slice user_key);
 int version_get(version *v, slice user_key, uint64_t snapshot, lookup_result *result,
                 lsmkv_error *err);
 
-/* Every entry of every table merged in internal-key order; holds a reference on v. */
+/*
+ * Every entry of every table merged in internal-key order; the iterator keeps
+ * what it reads alive (v itself may be released).
+ */
 iterator *version_iterator_new(version *v);
+
+/*
+ * The sorted streams a merge over v needs, appended to out: one per level-0
+ * table and one per non-empty deeper level. out must hold
+ * version_table_count(v) + LSMKV_MAX_LEVELS entries; returns how many.
+ */
+size_t version_iterators(version *v, iterator **out);
 
 /* Tables and bytes per level. */
 void version_level_stats(const version *v, lsmkv_level_stats levels[LSMKV_MAX_LEVELS]);
