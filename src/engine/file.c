@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -166,6 +167,7 @@ struct file_reader {
     int fd;
     uint64_t size;
     char *path;
+    void *map; /* NULL until file_reader_map */
 };
 
 int
@@ -224,6 +226,25 @@ file_reader_read(file_reader *r, uint64_t offset, size_t len, uint8_t *dst, lsmk
     return LSMKV_OK;
 }
 
+int
+file_reader_map(file_reader *r, const uint8_t **data, lsmkv_error *err)
+{
+    if (r->map == NULL) {
+        int injected = fault_check(FILE_OP_READ, r->path);
+        if (injected) {
+            return status_set_errno(err, injected, "map %s", r->path);
+        }
+        void *map = r->size > 0 ? mmap(NULL, (size_t)r->size, PROT_READ, MAP_SHARED, r->fd, 0)
+                                : MAP_FAILED;
+        if (map == MAP_FAILED) {
+            return status_set_errno(err, r->size > 0 ? errno : EINVAL, "map %s", r->path);
+        }
+        r->map = map;
+    }
+    *data = r->map;
+    return LSMKV_OK;
+}
+
 uint64_t
 file_reader_size(const file_reader *r)
 {
@@ -241,6 +262,9 @@ file_reader_close(file_reader *r)
 {
     if (r == NULL) {
         return;
+    }
+    if (r->map != NULL) {
+        munmap(r->map, (size_t)r->size);
     }
     close(r->fd);
     free(r->path);

@@ -72,6 +72,14 @@ int file_reader_open(const char *path, file_reader **out, lsmkv_error *err);
  */
 int file_reader_read(file_reader *r, uint64_t offset, size_t len, uint8_t *dst, lsmkv_error *err);
 
+/*
+ * Maps the whole file read-only (once; later calls return the same mapping,
+ * which lives until the reader is closed). Reading mapped memory costs no
+ * syscall or copy, but an I/O error or a file shrunk by someone else then
+ * raises SIGBUS instead of an error code: the caller chooses.
+ */
+int file_reader_map(file_reader *r, const uint8_t **data, lsmkv_error *err);
+
 uint64_t file_reader_size(const file_reader *r);
 const char *file_reader_path(const file_reader *r);
 void file_reader_close(file_reader *r);

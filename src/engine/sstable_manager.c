@@ -193,7 +193,8 @@ sstable_manager_alloc(const sstable_manager_options *o)
 {
     sstable_manager *sm = xcalloc(1, sizeof(*sm));
     sm->dir = xstrdup(o->dir);
-    sm->tables = table_cache_new(o->dir, o->blocks, o->max_open_files > 0 ? o->max_open_files : 1000);
+    sm->tables = table_cache_new(o->dir, o->blocks, o->max_open_files > 0 ? o->max_open_files : 1000,
+                                 o->mmap_reads);
     sm->builder = o->builder;
     sm->picker = (compaction_picker_options){
         .level0_trigger = o->level0_compaction_trigger > 0 ? o->level0_compaction_trigger : 4,

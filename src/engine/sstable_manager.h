@@ -42,6 +42,7 @@ typedef struct sstable_manager_options {
     bool auto_compaction; /* run the background compaction thread */
     block_cache *blocks;  /* shared by every table; may be NULL; must outlive the manager */
     size_t max_open_files; /* 0: 1000 */
+    bool mmap_reads;       /* read tables through memory maps */
     int level0_compaction_trigger;
     int level0_slowdown_trigger;
     int level0_stop_trigger;

@@ -23,6 +23,7 @@
 struct sstable_reader {
     file_reader *file;
     block_cache *cache; /* NULL: every read goes to the file */
+    const uint8_t *map; /* the whole file, once sstable_reader_map succeeded */
     uint64_t file_number; /* the cache key's file part */
     const char *path;    /* owned by file */
     uint64_t blocks_end; /* where the footer starts: every block ends before it */
@@ -32,13 +33,9 @@ struct sstable_reader {
     buffer bloom; /* empty: no filter */
 };
 
-/*
- * Reads the block at h and its trailer into out and verifies them; on success
- * out holds the contents alone. The handle comes from disk, so it is checked
- * to lie inside the file before anything is allocated for it.
- */
+/* A handle comes from disk: it must lie inside the file, trailer included. */
 static int
-read_block(const sstable_reader *r, sstable_handle h, buffer *out, lsmkv_error *err)
+check_handle(const sstable_reader *r, sstable_handle h, lsmkv_error *err)
 {
     uint64_t end = r->blocks_end;
     if (h.offset > end || h.size > end - h.offset ||
@@ -47,33 +44,62 @@ read_block(const sstable_reader *r, sstable_handle h, buffer *out, lsmkv_error *
                           "%s: block at offset %llu of %llu bytes lies outside the file", r->path,
                           (unsigned long long)h.offset, (unsigned long long)h.size);
     }
-    size_t n = (size_t)h.size + SSTABLE_BLOCK_TRAILER;
-    buffer_clear(out);
-    buffer_reserve(out, n);
-    int rc = file_reader_read(r->file, h.offset, n, out->data, err);
-    if (rc != LSMKV_OK) {
-        return rc;
-    }
-    const uint8_t *trailer = out->data + h.size;
-    if (decode_fixed32(trailer + 1) != sstable_block_checksum(out->data, (size_t)h.size + 1)) {
+    return LSMKV_OK;
+}
+
+/*
+ * Verifies a stored block (contents and trailer at `stored`) and sets
+ * *contents: a view of `stored` when it is not compressed, else the block
+ * decompressed into *scratch.
+ */
+static int
+verify_block(const sstable_reader *r, sstable_handle h, const uint8_t *stored, buffer *scratch,
+             slice *contents, lsmkv_error *err)
+{
+    const uint8_t *trailer = stored + h.size;
+    if (decode_fixed32(trailer + 1) != sstable_block_checksum(stored, (size_t)h.size + 1)) {
         return status_set(err, LSMKV_CORRUPTION, "%s: checksum mismatch in block at offset %llu",
                           r->path, (unsigned long long)h.offset);
     }
-    out->len = (size_t)h.size;
     if (trailer[0] == SSTABLE_COMPRESSION_NONE) {
+        *contents = slice_make(stored, (size_t)h.size);
         return LSMKV_OK;
     }
+    if (compression_decompress(trailer[0], slice_make(stored, (size_t)h.size), scratch) !=
+        LSMKV_OK) {
+        return status_set(err, LSMKV_CORRUPTION, "%s: %s block at offset %llu does not decompress",
+                          r->path, compression_name(trailer[0]), (unsigned long long)h.offset);
+    }
+    *contents = buffer_slice(scratch);
+    return LSMKV_OK;
+}
+
+/* Reads, verifies and (if need be) decompresses the block at h into *out. */
+static int
+read_block(const sstable_reader *r, sstable_handle h, buffer *out, lsmkv_error *err)
+{
+    int rc = check_handle(r, h, err);
+    if (rc != LSMKV_OK) {
+        return rc;
+    }
+    size_t n = (size_t)h.size + SSTABLE_BLOCK_TRAILER;
+    buffer_clear(out);
+    buffer_reserve(out, n);
+    rc = file_reader_read(r->file, h.offset, n, out->data, err);
     buffer raw;
     buffer_init(&raw);
-    rc = compression_decompress(trailer[0], buffer_slice(out), &raw);
+    slice contents;
     if (rc == LSMKV_OK) {
+        rc = verify_block(r, h, out->data, &raw, &contents, err);
+    }
+    if (rc == LSMKV_OK && contents.data == raw.data) { /* it was compressed */
         buffer_fini(out);
         *out = raw;
         return LSMKV_OK;
     }
     buffer_fini(&raw);
-    return status_set(err, LSMKV_CORRUPTION, "%s: %s block at offset %llu does not decompress",
-                      r->path, compression_name(trailer[0]), (unsigned long long)h.offset);
+    out->len = rc == LSMKV_OK ? (size_t)h.size : 0;
+    return rc;
 }
 
 /* A data block in use: cached (pinned), or read for this use alone. */
@@ -102,15 +128,25 @@ block_ref_release(const sstable_reader *r, block_ref *ref)
 }
 
 /*
- * The data block at h, from the cache if it is there; a block read from the
- * file is added to the cache when fill_cache (one-pass scans such as
- * compactions leave it alone, so they do not push out what reads use).
+ * The data block at h. From a memory map an uncompressed block is used in
+ * place (verified on every use: that is cheap next to a read). Otherwise it
+ * comes from the cache if it is there, or is read (or decompressed) and added
+ * to the cache when fill_cache — one-pass scans such as compactions leave the
+ * cache alone, so they do not push out what reads use.
  */
 static int
 acquire_block(const sstable_reader *r, sstable_handle h, bool fill_cache, block_ref *ref,
               lsmkv_error *err)
 {
     block_ref_release(r, ref);
+    int rc = check_handle(r, h, err);
+    if (rc != LSMKV_OK) {
+        return rc;
+    }
+    const uint8_t *stored = r->map != NULL ? r->map + h.offset : NULL;
+    if (stored != NULL && stored[h.size] == SSTABLE_COMPRESSION_NONE) {
+        return verify_block(r, h, stored, NULL, &ref->contents, err);
+    }
     if (r->cache != NULL) {
         ref->handle = block_cache_lookup(r->cache, r->file_number, h.offset);
         if (ref->handle != NULL) {
@@ -118,7 +154,8 @@ acquire_block(const sstable_reader *r, sstable_handle h, bool fill_cache, block_
             return LSMKV_OK;
         }
     }
-    int rc = read_block(r, h, &ref->owned, err);
+    rc = stored != NULL ? verify_block(r, h, stored, &ref->owned, &ref->contents, err)
+                        : read_block(r, h, &ref->owned, err);
     if (rc != LSMKV_OK) {
         return rc;
     }
@@ -211,6 +248,12 @@ sstable_reader_free(sstable_reader *r)
     sstable_properties_fini(&r->props);
     file_reader_close(r->file);
     free(r);
+}
+
+int
+sstable_reader_map(sstable_reader *r, lsmkv_error *err)
+{
+    return file_reader_map(r->file, &r->map, err);
 }
 
 void

@@ -28,6 +28,14 @@ void sstable_reader_free(sstable_reader *r);
  */
 void sstable_reader_set_cache(sstable_reader *r, block_cache *cache, uint64_t file_number);
 
+/*
+ * Reads data blocks from a memory map of the file from now on: no syscall
+ * and no copy per block (an uncompressed block is used where it lies), but an
+ * I/O error, or the file shrinking under the store, then ends the process
+ * with SIGBUS instead of returning an error. Call before the reader is shared.
+ */
+int sstable_reader_map(sstable_reader *r, lsmkv_error *err);
+
 const sstable_properties *sstable_reader_properties(const sstable_reader *r);
 const char *sstable_reader_path(const sstable_reader *r);
 

@@ -99,6 +99,7 @@ lsmkv_options_init(lsmkv_options *o)
     o->bloom_bits_per_key = 10;
     o->block_cache_bytes = 8u << 20;
     o->max_open_files = 1000;
+    o->mmap_reads = true;
     o->sstable_target_bytes = 64u << 20;
     o->level0_compaction_trigger = 4;
     o->level0_slowdown_trigger = 8;
@@ -210,6 +211,7 @@ store_open_managers(lsmkv *db, lsmkv_error *err)
                     .compression = (int)o->compression},
         .blocks = db->blocks,
         .max_open_files = (size_t)o->max_open_files,
+        .mmap_reads = o->mmap_reads,
         .target_file_bytes = o->sstable_target_bytes,
         .create_if_missing = o->create_if_missing,
         .error_if_exists = o->error_if_exists,

@@ -14,6 +14,7 @@ struct table_cache {
     char *dir;
     block_cache *blocks;
     size_t max_open;
+    bool mmap;
     /* Advances each time a table opens; a use stamps the table with it. A
      * plain load per use keeps reads from contending on one counter. */
     atomic_uint_fast64_t clock;
@@ -36,9 +37,10 @@ struct table {
 /* ---- the cache ---------------------------------------------------------------- */
 
 table_cache *
-table_cache_new(const char *dir, block_cache *blocks, size_t max_open)
+table_cache_new(const char *dir, block_cache *blocks, size_t max_open, bool mmap)
 {
     table_cache *c = xcalloc(1, sizeof(*c));
+    c->mmap = mmap;
     c->dir = xstrdup(dir);
     c->blocks = blocks;
     c->max_open = max_open > 0 ? max_open : 1;
@@ -140,10 +142,18 @@ open_reader(table *t, lsmkv_error *err)
     char path[FILENAME_PATH_MAX];
     filename_table(path, t->cache->dir, t->info.id);
     int rc = sstable_reader_open(path, &t->reader, err);
-    if (rc == LSMKV_OK && t->cache->blocks != NULL) {
+    if (rc == LSMKV_OK && t->cache->mmap) {
+        rc = sstable_reader_map(t->reader, err);
+    }
+    if (rc != LSMKV_OK) {
+        sstable_reader_free(t->reader);
+        t->reader = NULL;
+        return rc;
+    }
+    if (t->cache->blocks != NULL) {
         sstable_reader_set_cache(t->reader, t->cache->blocks, t->info.id);
     }
-    return rc;
+    return LSMKV_OK;
 }
 
 /* Pins the reader (opening it if closed) for one read. */

@@ -27,8 +27,11 @@ typedef struct table table;
 
 /* ---- the cache ---------------------------------------------------------------- */
 
-/* Tables of dir; blocks may be NULL (no block cache); max_open >= 1. */
-table_cache *table_cache_new(const char *dir, block_cache *blocks, size_t max_open);
+/*
+ * Tables of dir; blocks may be NULL (no block cache); max_open >= 1; mmap:
+ * read data blocks from memory maps (sstable_reader_map).
+ */
+table_cache *table_cache_new(const char *dir, block_cache *blocks, size_t max_open, bool mmap);
 /* Every table must be gone. NULL is a no-op. */
 void table_cache_free(table_cache *c);
 /* Tables whose file is open now. */

@@ -39,7 +39,7 @@ setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     f->dir = test_make_temp_dir("version");
-    f->cache = table_cache_new(f->dir, NULL, 1000);
+    f->cache = table_cache_new(f->dir, NULL, 1000, false);
     *state = f;
     return 0;
 }

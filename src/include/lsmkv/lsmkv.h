@@ -109,6 +109,10 @@ typedef struct lsmkv_options {
                                       all tables; 0 disables (default 8 MiB) */
     int max_open_files;            /* tables kept open (file, index, bloom); the least
                                       recently used beyond this are closed (default 1000) */
+    bool mmap_reads;               /* read tables through memory maps (default true): no
+                                      syscall or copy per block, as LevelDB does; but a
+                                      disk I/O error while reading a table then ends the
+                                      process with SIGBUS instead of LSMKV_IO_ERROR */
     uint64_t sstable_target_bytes; /* the largest file a compaction writes (default
                                       64 MiB); level n's files aim at min(this,
                                       max(2 MiB, level n's target / 8)) */
