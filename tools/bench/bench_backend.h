@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "bench_flags.h"
 
@@ -52,6 +53,14 @@ typedef struct bench_backend {
     void *(*iter_new)(void *db);
     bool (*iter_next)(void *it, size_t *entry_bytes);
     void (*iter_free)(void *it);
+
+    /* Compacts the whole key range down to the last level and waits for it
+     * (the `compact` workload, like db_bench's). */
+    void (*compact)(void *db);
+
+    /* Prints the engine's own statistics (levels, compactions, stalls) on
+     * `out`, as --stats and the `stats` workload show them. */
+    void (*print_stats)(void *db, FILE *out);
 } bench_backend;
 
 /* The back end called `name`, or NULL when unknown or not built in. */

@@ -161,6 +161,29 @@ backend_iter_free(void *iter)
     leveldb_iter_destroy(iter);
 }
 
+static void
+backend_compact(void *db)
+{
+    leveldb_handle *h = db;
+
+    /* NULL bounds: the whole key range, as db_bench's compact. */
+    leveldb_compact_range(h->db, NULL, 0, NULL, 0);
+}
+
+static void
+backend_print_stats(void *db, FILE *out)
+{
+    leveldb_handle *h = db;
+    char *stats = leveldb_property_value(h->db, "leveldb.stats");
+
+    if (stats == NULL) {
+        fprintf(out, "leveldb.stats: (not available)\n");
+        return;
+    }
+    fprintf(out, "leveldb.stats:\n%s", stats);
+    leveldb_free(stats);
+}
+
 const bench_backend bench_backend_leveldb = {
     .name = "leveldb",
     .version = backend_version,
@@ -172,4 +195,6 @@ const bench_backend bench_backend_leveldb = {
     .iter_new = backend_iter_new,
     .iter_next = backend_iter_next,
     .iter_free = backend_iter_free,
+    .compact = backend_compact,
+    .print_stats = backend_print_stats,
 };

@@ -1,7 +1,8 @@
 /*
  * bench_flags — see bench_flags.h. Flags are db_bench's `--name=value` form
- * only; anything else is an error (exit 2) rather than a guess, so a typo
- * never silently benchmarks the wrong thing.
+ * only (a boolean flag may also stand alone: `--stats`); anything else is an
+ * error (exit 2) rather than a guess, so a typo never silently benchmarks the
+ * wrong thing.
  */
 #include "bench_flags.h"
 
@@ -212,22 +213,58 @@ flag_seed(const char *value, bench_config *cfg)
     return parse_number(value, 0, UINT64_MAX, false, &cfg->seed);
 }
 
-/* `expect` is NULL when the parser prints its own, more precise, error. */
+static bool
+flag_repeat(const char *value, bench_config *cfg)
+{
+    uint64_t v;
+
+    if (!parse_number(value, 1, BENCH_MAX_REPEAT, false, &v)) {
+        return false;
+    }
+    cfg->repeat = (unsigned)v;
+    return true;
+}
+
+/* db_bench's booleans are 0/1; true/false read better. */
+static bool
+parse_bool(const char *value, bool *out)
+{
+    if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0) {
+        *out = true;
+    } else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0) {
+        *out = false;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static bool
+flag_stats(const char *value, bench_config *cfg)
+{
+    return parse_bool(value, &cfg->stats);
+}
+
+/* `expect` is NULL when the parser prints its own, more precise, error;
+ * `boolean` flags given without a value mean "true". */
 static const struct flag {
     const char *name;
     flag_parse_fn parse;
     const char *expect;
+    bool boolean;
 } flags[] = {
-    {"benchmarks", flag_benchmarks, NULL},
-    {"engine", flag_engine, NULL},
-    {"num", flag_num, "an integer from 1 to 9999999999999999"},
-    {"reads", flag_reads, "an integer from 1 to 9999999999999999"},
-    {"value_size", flag_value_size, "a size from 1 to 16M"},
-    {"db", flag_db, "a directory"},
-    {"sync", flag_sync, "always or none"},
-    {"write_buffer_size", flag_write_buffer_size, "a size from 64K to 1G (K/M/G suffixes)"},
-    {"bloom_bits", flag_bloom_bits, "an integer from 0 to 64"},
-    {"seed", flag_seed, "an unsigned 64-bit integer"},
+    {"benchmarks", flag_benchmarks, NULL, false},
+    {"engine", flag_engine, NULL, false},
+    {"num", flag_num, "an integer from 1 to 9999999999999999", false},
+    {"reads", flag_reads, "an integer from 1 to 9999999999999999", false},
+    {"value_size", flag_value_size, "a size from 1 to 16M", false},
+    {"db", flag_db, "a directory", false},
+    {"sync", flag_sync, "always or none", false},
+    {"write_buffer_size", flag_write_buffer_size, "a size from 64K to 1G (K/M/G suffixes)", false},
+    {"bloom_bits", flag_bloom_bits, "an integer from 0 to 64", false},
+    {"seed", flag_seed, "an unsigned 64-bit integer", false},
+    {"repeat", flag_repeat, "an integer from 1 to 1000", false},
+    {"stats", flag_stats, "1, 0, true or false", true},
 };
 
 #define FLAG_COUNT (sizeof(flags) / sizeof(flags[0]))
@@ -242,6 +279,7 @@ bench_flags_usage(FILE *out)
             "\n"
             "  --benchmarks=LIST        workloads to run, in order; default:\n"
             "                           %s\n"
+            "                           known: %s\n"
             "  --engine=LIST            engines to compare, each in a child process and in\n"
             "                           DIR/<engine> (default lsmkv; built in: %s)\n"
             "  --num=N                  entries written by the fills (default 1000000)\n"
@@ -253,8 +291,12 @@ bench_flags_usage(FILE *out)
             "  --write_buffer_size=N    memtable / write buffer size (default 4M)\n"
             "  --bloom_bits=N           bloom filter bits per key, 0 disables (default 10)\n"
             "  --seed=N                 seed of the keys and values (default 301)\n"
+            "  --repeat=N               run the engine list N times, interleaved, and print\n"
+            "                           a summary of medians (default 1)\n"
+            "  --stats                  print each engine's own statistics after every\n"
+            "                           workload (also --stats=0|1)\n"
             "  --help                   this text\n",
-            DEFAULT_BENCHMARKS, bench_backend_names());
+            DEFAULT_BENCHMARKS, bench_workloads_names(), bench_backend_names());
 }
 
 static void
@@ -267,6 +309,7 @@ set_defaults(bench_config *cfg)
     cfg->write_buffer_size = (size_t)4 << 20;
     cfg->bloom_bits = 10;
     cfg->seed = 301;
+    cfg->repeat = 1;
     flag_benchmarks(DEFAULT_BENCHMARKS, cfg);
     flag_engine("lsmkv", cfg);
 }
@@ -284,15 +327,17 @@ apply_flag(const char *arg, bench_config *cfg)
         if (strlen(f->name) != name_len || strncmp(arg + 2, f->name, name_len) != 0) {
             continue;
         }
-        if (eq == NULL) {
+        if (eq == NULL && !f->boolean) {
             fprintf(stderr, "lsmkv-bench: --%s needs a value: --%s=...\n", f->name, f->name);
             return false;
         }
-        if (f->parse(eq + 1, cfg)) {
+        const char *value = eq != NULL ? eq + 1 : "1";
+
+        if (f->parse(value, cfg)) {
             return true;
         }
         if (f->expect != NULL) {
-            fprintf(stderr, "lsmkv-bench: bad value '%s' for --%s: expected %s\n", eq + 1, f->name,
+            fprintf(stderr, "lsmkv-bench: bad value '%s' for --%s: expected %s\n", value, f->name,
                     f->expect);
         }
         return false;

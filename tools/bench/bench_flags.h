@@ -15,6 +15,9 @@ struct bench_backend;
 /* Enough for every workload and engine name a user could list more than once. */
 #define BENCH_MAX_LIST 64
 
+/* More runs than this would take days at any useful --num. */
+#define BENCH_MAX_REPEAT 1000
+
 /* Keys are the key number in 16 decimal digits, so numbers stay below 10^16. */
 #define BENCH_KEY_BYTES 16
 #define BENCH_MAX_NUM   9999999999999999ULL
@@ -32,6 +35,8 @@ typedef struct bench_config {
     size_t write_buffer_size; /* memtable / write buffer bytes */
     int bloom_bits;           /* bloom filter bits per key; 0 disables */
     uint64_t seed;            /* seed of the key and value generators */
+    unsigned repeat;          /* runs of the whole engine list, interleaved (--repeat) */
+    bool stats;               /* print the engine's statistics after each workload */
 } bench_config;
 
 /*

@@ -2,6 +2,8 @@
  * bench_report — see bench_report.h. Output follows db_bench's shape so
  * figures can be read side by side with LevelDB's own tool:
  *   fillrandom   :       2.345 micros/op;  426439 ops/sec;   47.2 MB/s
+ * and anything new (latency percentiles) goes after those fields, so tools
+ * that parse db_bench's lines keep working.
  */
 #include "bench_report.h"
 
@@ -13,15 +15,6 @@
 #include <unistd.h>
 
 #define BENCH_MB (1024.0 * 1024.0)
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void
 format_bytes(char *buf, size_t len, size_t bytes)
@@ -62,9 +55,12 @@ bench_report_start(bench_report *r, const char *name)
 {
     memset(r, 0, sizeof(*r));
     r->name = name;
+    r->found = -1;
     r->progress = isatty(STDERR_FILENO) == 1;
     r->next_progress = 1000;
-    r->start_ns = now_ns();
+    bench_histogram_init(&r->latency);
+    r->start_ns = bench_report_now_ns();
+    r->last_ns = r->start_ns;
 }
 
 void
@@ -82,39 +78,102 @@ bench_report_progress(bench_report *r)
     }
     fprintf(stderr, "\r... finished %" PRIu64 " ops%20s", r->ops, "");
     r->next_progress = (r->ops / step + 1) * step;
+    r->last_ns = bench_report_now_ns(); /* the next operation's latency starts now */
+}
+
+/* Appends "; p50 X p99 Y p99.9 Z max W us" to the line in `line`. */
+static void
+append_percentiles(char *line, size_t len, const bench_result *res)
+{
+    char p50[32];
+    char p99[32];
+    char p999[32];
+    char max[32];
+    size_t used = strlen(line);
+
+    bench_result_format_micros(p50, sizeof(p50), (double)res->p50_ns / 1e3);
+    bench_result_format_micros(p99, sizeof(p99), (double)res->p99_ns / 1e3);
+    bench_result_format_micros(p999, sizeof(p999), (double)res->p999_ns / 1e3);
+    bench_result_format_micros(max, sizeof(max), (double)res->max_ns / 1e3);
+    /* db_bench's lines end in "ops/sec;" when there is nothing after it. */
+    snprintf(line + used, len - used, "%s p50 %s p99 %s p99.9 %s max %s us",
+             used > 0 && line[used - 1] == ';' ? "" : ";", p50, p99, p999, max);
 }
 
 void
-bench_report_finish(bench_report *r)
+bench_report_finish(bench_report *r, bench_result *out)
 {
-    uint64_t ns = now_ns() - r->start_ns;
+    uint64_t ns = bench_report_now_ns() - r->start_ns;
     double secs = (double)ns / 1e9;
-    double micros = r->ops > 0 ? (double)ns / 1e3 / (double)r->ops : 0.0;
-    double rate = secs > 0 ? (double)r->ops / secs : 0.0;
     char mbs[32] = "";
+    char line[512];
 
     if (r->progress) {
         fprintf(stderr, "\r%60s\r", "");
     }
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "%s", r->name);
+    out->ops = r->ops;
+    out->elapsed_ns = ns;
+    out->bytes = r->bytes;
+    out->found = r->found;
+    out->p50_ns = bench_histogram_quantile(&r->latency, 0.50);
+    out->p99_ns = bench_histogram_quantile(&r->latency, 0.99);
+    out->p999_ns = bench_histogram_quantile(&r->latency, 0.999);
+    out->max_ns = r->latency.max;
+    out->disk_bytes = -1;
+    out->live_keys = -1;
+
     if (r->bytes > 0 && secs > 0) {
         snprintf(mbs, sizeof(mbs), " %6.1f MB/s", (double)r->bytes / BENCH_MB / secs);
     }
-    printf("%-12s : %11.3f micros/op; %7.0f ops/sec;%s%s%s\n", r->name, micros, rate, mbs,
-           r->message[0] != '\0' ? " " : "", r->message);
+    snprintf(line, sizeof(line), "%-12s : %11.3f micros/op; %7.0f ops/sec;%s%s%s", r->name,
+             bench_result_micros_per_op(out), bench_result_ops_per_sec(out), mbs,
+             r->message[0] != '\0' ? " " : "", r->message);
+    append_percentiles(line, sizeof(line), out);
+    printf("%s\n", line);
     fflush(stdout);
 }
 
 void
-bench_report_peak_rss(void)
+bench_report_space(int64_t disk_bytes, int64_t live_keys, size_t value_size)
+{
+    double live = (double)live_keys * (double)(BENCH_KEY_BYTES + value_size);
+    char disk[48] = "unknown";
+    char data[80] = "unknown";
+    char amp[32] = "unknown";
+
+    if (disk_bytes >= 0) {
+        snprintf(disk, sizeof(disk), "%.1f MiB", (double)disk_bytes / BENCH_MB);
+    }
+    if (live_keys >= 0) {
+        snprintf(data, sizeof(data), "%.1f MiB in %" PRId64 " keys", live / BENCH_MB, live_keys);
+    }
+    if (disk_bytes >= 0 && live_keys > 0) {
+        snprintf(amp, sizeof(amp), "%.2f", (double)disk_bytes / live);
+    } else if (live_keys == 0) {
+        snprintf(amp, sizeof(amp), "n/a (no live keys)");
+    }
+    printf("disk: %s; live data: %s; space amplification: %s\n", disk, data, amp);
+    fflush(stdout);
+}
+
+uint64_t
+bench_report_peak_rss_kib(void)
 {
     struct rusage ru;
 
     /* Linux reports ru_maxrss in KiB. Each engine runs in its own child
      * process, so this is that engine's peak alone. */
     if (getrusage(RUSAGE_SELF, &ru) != 0) {
-        perror("lsmkv-bench: getrusage");
-        return;
+        return 0;
     }
-    printf("peak RSS: %ld MiB\n", (ru.ru_maxrss + 512) / 1024);
+    return (uint64_t)ru.ru_maxrss;
+}
+
+void
+bench_report_peak_rss(void)
+{
+    printf("peak RSS: %" PRIu64 " MiB\n", (bench_report_peak_rss_kib() + 512) / 1024);
     fflush(stdout);
 }

@@ -6,21 +6,23 @@
  * the reads use whatever the previous workloads left, random keys are uniform
  * in [0, num). The random streams depend only on --seed and the workload's
  * position in --benchmarks, so every engine sees the same keys and values.
+ *
+ * The runner also keeps the set of live keys (bench_keyset.h), so after every
+ * workload that changes the database it can put the engine's bytes on disk
+ * next to the data the database really holds, the same way for every engine.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
-
 #include "bench_workloads.h"
 
-#include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "bench_dir.h"
+#include "bench_keyset.h"
 #include "bench_report.h"
+#include "bench_result.h"
 
 /* Values are slices of one pre-generated pool, as db_bench does, so value
  * generation costs nothing inside the timed loops. */
@@ -35,6 +37,7 @@ typedef struct bench_run {
     uint8_t *pool;
     size_t pool_len;
     size_t pool_pos;
+    bench_keyset live; /* key numbers the database holds */
 } bench_run;
 
 typedef void (*workload_fn)(bench_run *run, bench_report *rep);
@@ -114,61 +117,6 @@ next_value(bench_run *run)
 
 /* ---- the database directory ------------------------------------------------ */
 
-static int
-remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    if (remove(path) != 0 && errno != ENOENT) {
-        fprintf(stderr, "lsmkv-bench: cannot remove %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* rm -rf of the engine's own subdirectory <db>/<engine>, never of <db>. */
-static void
-remove_tree(const char *dir)
-{
-    struct stat st;
-
-    if (lstat(dir, &st) != 0 && errno == ENOENT) {
-        return;
-    }
-    if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
-        fprintf(stderr, "lsmkv-bench: cannot delete the database in %s\n", dir);
-        exit(1);
-    }
-}
-
-/* mkdir -p: the engines create their own directory but not its parents. */
-static void
-make_parents(const char *path)
-{
-    char buf[PATH_MAX];
-    size_t len = strlen(path);
-
-    if (len == 0 || len >= sizeof(buf)) {
-        fprintf(stderr, "lsmkv-bench: bad database path '%s'\n", path);
-        exit(1);
-    }
-    memcpy(buf, path, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] != '/' && buf[i] != '\0') {
-            continue;
-        }
-        char saved = buf[i];
-
-        buf[i] = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-            fprintf(stderr, "lsmkv-bench: cannot create %s: %s\n", buf, strerror(errno));
-            exit(1);
-        }
-        buf[i] = saved;
-    }
-}
-
 static void
 open_fresh(bench_run *run)
 {
@@ -176,7 +124,8 @@ open_fresh(bench_run *run)
         run->backend->close(run->db);
         run->db = NULL;
     }
-    remove_tree(run->dir);
+    bench_dir_remove_tree(run->dir);
+    bench_keyset_clear(&run->live);
     run->db = run->backend->open(run->cfg, run->dir);
 }
 
@@ -193,6 +142,7 @@ write_keys(bench_run *run, bench_report *rep, uint64_t count, bool sequential, b
 
         format_key(key, n);
         run->backend->put(run->db, key, sizeof(key), next_value(run), value_size, sync);
+        bench_keyset_add(&run->live, n);
         bench_report_op(rep, sizeof(key) + value_size);
     }
 }
@@ -234,6 +184,7 @@ read_keys(bench_run *run, bench_report *rep, bool sequential)
         found += hit;
         bench_report_op(rep, hit ? sizeof(key) + len : 0);
     }
+    rep->found = (int64_t)found;
     return found;
 }
 
@@ -262,14 +213,15 @@ read_missing(bench_run *run, bench_report *rep)
         found += hit;
         bench_report_op(rep, 0);
     }
+    rep->found = (int64_t)found;
     snprintf(rep->message, sizeof(rep->message), "(%" PRIu64 " of %" PRIu64 " found)", found,
              run->cfg->reads);
 }
 
 /*
- * lsmkv's public API has no iterator yet, so its readseq is point reads of
- * keys 0..reads-1 in key order: the nearest thing, but not a scan, and the
- * report line says so.
+ * For a back end without an iterator, readseq is point reads of keys
+ * 0..reads-1 in key order: the nearest thing, but not a scan, and the report
+ * line says so.
  */
 static void
 read_seq_by_gets(bench_run *run, bench_report *rep)
@@ -306,25 +258,55 @@ delete_random(bench_run *run, bench_report *rep)
     uint8_t key[BENCH_KEY_BYTES];
 
     for (uint64_t i = 0; i < run->cfg->num; i++) {
-        format_key(key, rng_uniform(&run->rng, run->cfg->num));
+        uint64_t n = rng_uniform(&run->rng, run->cfg->num);
+
+        format_key(key, n);
         run->backend->del(run->db, key, sizeof(key));
+        bench_keyset_remove(&run->live, n);
         bench_report_op(rep, 0);
     }
 }
 
+/* One operation: a manual compaction of everything, timed until it is done. */
+static void
+compact_all(bench_run *run, bench_report *rep)
+{
+    run->backend->compact(run->db);
+    bench_report_op(rep, 0);
+}
+
+static void
+print_stats(bench_run *run)
+{
+    run->backend->print_stats(run->db, stdout);
+    fflush(stdout);
+}
+
+/* The `stats` workload: not timed, no line, just the engine's statistics. */
+static void
+stats_now(bench_run *run, bench_report *rep)
+{
+    (void)rep;
+    print_stats(run);
+}
+
 static const struct workload {
     const char *name;
-    bool fresh; /* starts from a deleted database */
+    bool fresh;  /* starts from a deleted database */
+    bool writes; /* changes the database: report its space afterwards */
+    bool timed;  /* a measured workload with a report line (all but stats) */
     workload_fn fn;
 } workloads[] = {
-    {"fillseq", true, fill_seq},
-    {"fillrandom", true, fill_random},
-    {"overwrite", false, fill_random},
-    {"readrandom", false, read_random},
-    {"readmissing", false, read_missing},
-    {"readseq", false, read_seq},
-    {"deleterandom", false, delete_random},
-    {"fillsync", true, fill_sync},
+    {"fillseq", true, true, true, fill_seq},
+    {"fillrandom", true, true, true, fill_random},
+    {"overwrite", false, true, true, fill_random},
+    {"readrandom", false, false, true, read_random},
+    {"readmissing", false, false, true, read_missing},
+    {"readseq", false, false, true, read_seq},
+    {"deleterandom", false, true, true, delete_random},
+    {"fillsync", true, true, true, fill_sync},
+    {"compact", false, true, true, compact_all},
+    {"stats", false, false, false, stats_now},
 };
 
 #define WORKLOAD_COUNT (sizeof(workloads) / sizeof(workloads[0]))
@@ -362,35 +344,65 @@ bench_workloads_names(void)
     return names;
 }
 
+/*
+ * Runs workload `w` (position `index` in --benchmarks): its report line, then
+ * for writes the space line, then --stats; the figures go to `result_fd`.
+ * The space is measured after the clock stops, while the engine may still be
+ * flushing or compacting in the background: a snapshot, as a user would see.
+ */
+static void
+run_workload(bench_run *run, const struct workload *w, size_t index, int result_fd)
+{
+    bench_report rep;
+    bench_result res;
+
+    if (w->fresh) {
+        open_fresh(run);
+    }
+    /* Seeded by position, not by engine: every engine gets the same keys. */
+    run->rng = run->cfg->seed + 0x1000193ULL * (index + 1);
+    if (!w->timed) {
+        w->fn(run, NULL);
+        return;
+    }
+    bench_report_start(&rep, w->name);
+    w->fn(run, &rep);
+    bench_report_finish(&rep, &res);
+    res.index = (uint32_t)index;
+    if (w->writes) {
+        res.disk_bytes = bench_dir_disk_bytes(run->dir);
+        res.live_keys = bench_keyset_tracked(&run->live) ? (int64_t)run->live.live : -1;
+        bench_report_space(res.disk_bytes, res.live_keys, run->cfg->value_size);
+    }
+    res.peak_rss_kib = bench_report_peak_rss_kib();
+    bench_result_send(result_fd, &res);
+    if (run->cfg->stats) {
+        print_stats(run);
+    }
+}
+
 int
-bench_workloads_run(const bench_config *cfg, const bench_backend *backend)
+bench_workloads_run(const bench_config *cfg, const bench_backend *backend, int result_fd)
 {
     bench_run run = {.cfg = cfg, .backend = backend};
-    bench_report rep;
     int n = snprintf(run.dir, sizeof(run.dir), "%s/%s", cfg->db, backend->name);
 
     if (n < 0 || (size_t)n >= sizeof(run.dir)) {
         fprintf(stderr, "lsmkv-bench: database path too long: %s\n", cfg->db);
         exit(1);
     }
-    make_parents(cfg->db);
+    bench_dir_make_parents(cfg->db);
     value_pool_init(&run);
+    bench_keyset_init(&run.live, cfg->num);
     bench_report_header(cfg, backend, run.dir);
     open_fresh(&run); /* like db_bench: never measure a leftover database */
     for (size_t i = 0; i < cfg->benchmark_count; i++) {
-        const struct workload *w = find_workload(cfg->benchmarks[i]);
-
-        if (w->fresh) {
-            open_fresh(&run);
-        }
-        /* Seeded by position, not by engine: every engine gets the same keys. */
-        run.rng = cfg->seed + 0x1000193ULL * (i + 1);
-        bench_report_start(&rep, w->name);
-        w->fn(&run, &rep);
-        bench_report_finish(&rep);
+        run_workload(&run, find_workload(cfg->benchmarks[i]), i, result_fd);
     }
     backend->close(run.db);
+    bench_keyset_fini(&run.live);
     free(run.pool);
     bench_report_peak_rss();
+    bench_result_send_end(result_fd, bench_report_peak_rss_kib());
     return 0;
 }

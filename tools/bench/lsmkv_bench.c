@@ -4,12 +4,13 @@
  *
  * Usage:
  *   lsmkv-bench [--benchmarks=fillseq,fillrandom,overwrite,readrandom,readmissing,
- *                             readseq,deleterandom,fillsync]
+ *                             readseq,deleterandom,fillsync,compact,stats]
  *               [--engine=lsmkv|leveldb|rocksdb[,...]] [--num=1000000] [--reads=NUM]
  *               [--value_size=100] [--db=/tmp/lsmkv-bench] [--sync=none|always]
- *               [--write_buffer_size=4M] [--bloom_bits=10] [--seed=301] [--help]
+ *               [--write_buffer_size=4M] [--bloom_bits=10] [--seed=301]
+ *               [--repeat=1] [--stats] [--help]
  *
- *   lsmkv-bench --engine=lsmkv,leveldb,rocksdb --num=200000
+ *   lsmkv-bench --engine=lsmkv,leveldb,rocksdb --num=200000 --repeat=3
  *
  * Each engine runs in its own child process (so "peak RSS" is its own) in
  * <db>/<engine>, which is deleted before the run and before every fill*. All
@@ -17,20 +18,49 @@
  * no compression, default caches, and writes without sync except fillsync,
  * which syncs every write and does num/100 of them. Keys are the key number
  * in 16 decimal digits; values are slices of a half-compressible random pool.
+ * The default --benchmarks list is the first eight workloads above.
  *
  * Workloads: fill* start from an empty database (fillseq writes keys 0..num-1
  * in order, fillrandom random keys in [0, num)); overwrite writes random keys
  * into what is there; readrandom and readmissing read `reads` random keys that
  * exist or never exist ("(X of Y found)"); readseq scans `reads` entries in
- * key order — for lsmkv, which has no public iterator yet, it is point reads
- * of keys 0..reads-1 and its line says so; deleterandom deletes num random keys.
+ * key order with the engine's iterator; deleterandom deletes num random keys;
+ * compact is one manual compaction of the whole key range, timed to its end
+ * (lsmkv_flush then lsmkv_compact; leveldb_compact_range and
+ * rocksdb_compact_range over everything, which flush their memtables too);
+ * stats prints the engine's statistics once and is not timed.
  *
- * Output, per engine: a header, then one line per workload,
- *   fillrandom   :       2.345 micros/op;  426439 ops/sec;   47.2 MB/s
- * (MB/s counts key+value bytes written, or read back by reads that found
- * data; MB is 2^20 bytes as in db_bench), then "peak RSS: N MiB". Progress
- * goes to stderr when it is a terminal. Exit status: 0, 1 when an engine
- * failed (its error is on stderr), 2 for a bad command line.
+ * Output, per engine run: a header, then one line per workload (wrapped here),
+ *   fillrandom   :       2.345 micros/op;  426439 ops/sec;   47.2 MB/s; p50 1.82
+ *       p99 9.10 p99.9 210.0 max 5300.0 us
+ * — db_bench's fields unchanged (MB/s counts key+value bytes written, or read
+ * back by reads that found data; MB is 2^20 bytes), then the latency
+ * percentiles of single operations from a log-linear histogram (~3% buckets;
+ * every operation is timed, which costs one clock read, ~25 ns). After each
+ * workload that changes the database (fill*, overwrite, deleterandom,
+ * compact) a space line follows,
+ *   disk: 23.4 MiB; live data: 11.1 MiB in 100000 keys; space amplification: 2.11
+ * where disk is the sum of the regular files under <db>/<engine> (measured as
+ * the workload ends, background work possibly still running), and live data
+ * is the distinct keys the workloads have written and not deleted, times
+ * (16 + value_size): the same for every engine. --stats prints the engine's
+ * own statistics after every workload (lsmkv: a table from lsmkv_get_stats
+ * with write amplification = (wal + flush + compaction bytes written) / user
+ * bytes; LevelDB: "leveldb.stats"; RocksDB: "rocksdb.stats"). Each run ends
+ * with "peak RSS: N MiB" (including the runner's value pool and live-key set,
+ * 1 MiB + num/8 bytes).
+ *
+ * --repeat=N runs the engine list N times, interleaved (lsmkv, leveldb,
+ * rocksdb, lsmkv, ...), so slow phases of a noisy machine hit every engine.
+ * Children send their figures to this process through a pipe, and with more
+ * than one run or engine it ends with a summary: per workload and engine the
+ * median micros/op over the runs and its spread, median p99 / p99.9, disk
+ * MiB, space amplification and peak RSS, and each later engine's throughput
+ * ratio against the first ("lsmkv/leveldb 1.23x [1.10-1.31]": lsmkv did 1.23x
+ * leveldb's ops/sec by the medians; the range is over the runs paired by
+ * repetition). Progress goes to stderr when it is a terminal. Exit status: 0,
+ * 1 when an engine run failed (its error is on stderr), 2 for a bad command
+ * line.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,28 +70,37 @@
 
 #include "bench_backend.h"
 #include "bench_flags.h"
+#include "bench_summary.h"
 #include "bench_workloads.h"
 
-/* Runs one engine in a child process and says whether it succeeded. */
-static bool
-run_engine(const bench_config *cfg, const bench_backend *backend)
+/* Reads the child's result records from `fd` until the child closes it. */
+static void
+collect_results(int fd, bench_summary *summary, size_t rep, size_t engine)
 {
-    pid_t pid;
+    FILE *in = fdopen(fd, "r");
+    char *line = NULL;
+    size_t cap = 0;
+
+    if (in == NULL) {
+        perror("lsmkv-bench: fdopen");
+        close(fd);
+        return;
+    }
+    while (getline(&line, &cap, in) > 0) {
+        if (!bench_summary_add_line(summary, rep, engine, line)) {
+            fprintf(stderr, "lsmkv-bench: ignoring a bad result record: %s", line);
+        }
+    }
+    free(line);
+    fclose(in);
+}
+
+/* Says how the child ended; true when it succeeded. */
+static bool
+child_succeeded(pid_t pid, const char *name)
+{
     int status;
 
-    fflush(stdout); /* or the child would print our buffered lines again */
-    fflush(stderr);
-    pid = fork();
-    if (pid < 0) {
-        perror("lsmkv-bench: fork");
-        return false;
-    }
-    if (pid == 0) {
-        int rc = bench_workloads_run(cfg, backend);
-
-        fflush(stdout);
-        _exit(rc);
-    }
     if (waitpid(pid, &status, 0) != pid) {
         perror("lsmkv-bench: waitpid");
         return false;
@@ -70,19 +109,53 @@ run_engine(const bench_config *cfg, const bench_backend *backend)
         return true;
     }
     if (WIFSIGNALED(status)) {
-        fprintf(stderr, "lsmkv-bench: %s run killed by signal %d\n", backend->name,
-                WTERMSIG(status));
+        fprintf(stderr, "lsmkv-bench: %s run killed by signal %d\n", name, WTERMSIG(status));
     } else {
-        fprintf(stderr, "lsmkv-bench: %s run failed (exit status %d)\n", backend->name,
-                WEXITSTATUS(status));
+        fprintf(stderr, "lsmkv-bench: %s run failed (exit status %d)\n", name, WEXITSTATUS(status));
     }
     return false;
+}
+
+/* Runs engine number `engine` in a child process, for repetition `rep`. */
+static bool
+run_engine(const bench_config *cfg, size_t engine, size_t rep, bench_summary *summary)
+{
+    const bench_backend *backend = cfg->engines[engine];
+    int fds[2];
+    pid_t pid;
+
+    if (pipe(fds) != 0) {
+        perror("lsmkv-bench: pipe");
+        return false;
+    }
+    fflush(stdout); /* or the child would print our buffered lines again */
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0) {
+        perror("lsmkv-bench: fork");
+        close(fds[0]);
+        close(fds[1]);
+        return false;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        int rc = bench_workloads_run(cfg, backend, fds[1]);
+
+        close(fds[1]);
+        /* exit, not _exit: stdio was flushed before the fork, so nothing is
+         * printed twice, and a sanitizer build's leak check runs at exit. */
+        exit(rc);
+    }
+    close(fds[1]); /* so the read end sees EOF when the child is done */
+    collect_results(fds[0], summary, rep, engine);
+    return child_succeeded(pid, backend->name);
 }
 
 int
 main(int argc, char **argv)
 {
     bench_config cfg;
+    bench_summary *summary;
     bool ok = true;
 
     switch (bench_flags_parse(argc, argv, &cfg)) {
@@ -93,12 +166,22 @@ main(int argc, char **argv)
     default:
         return 2;
     }
-    for (size_t i = 0; i < cfg.engine_count; i++) {
-        if (i > 0) {
-            printf("\n");
+    summary = bench_summary_new(&cfg);
+    for (size_t rep = 0; rep < cfg.repeat; rep++) {
+        for (size_t i = 0; i < cfg.engine_count; i++) {
+            if (rep > 0 || i > 0) {
+                printf("\n");
+            }
+            if (cfg.repeat > 1 && i == 0) {
+                printf("==== run %zu of %u ====\n\n", rep + 1, cfg.repeat);
+            }
+            /* Go on after a failure: the other runs' figures are still worth having. */
+            ok &= run_engine(&cfg, i, rep, summary);
         }
-        /* Go on after a failure: the other engines' figures are still worth having. */
-        ok &= run_engine(&cfg, cfg.engines[i]);
     }
+    if (cfg.repeat > 1 || cfg.engine_count > 1) {
+        bench_summary_print(summary, stdout);
+    }
+    bench_summary_free(summary);
     return ok ? 0 : 1;
 }

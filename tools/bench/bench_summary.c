@@ -1,0 +1,387 @@
+/*
+ * bench_summary — see bench_summary.h. Every figure is kept per (repetition,
+ * engine, workload) so medians and paired ratios can be taken at the end; at
+ * most 1000 x 64 x 64 small records, allocated once.
+ */
+#include "bench_summary.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_backend.h"
+#include "bench_result.h"
+
+#define MIB (1024.0 * 1024.0)
+
+typedef struct slot {
+    bool valid;
+    bench_result r;
+} slot;
+
+struct bench_summary {
+    const bench_config *cfg;
+    size_t reps;
+    slot *results;         /* [rep][engine][workload] */
+    uint64_t *end_rss_kib; /* [rep][engine], 0: the run did not finish */
+};
+
+/* A figure of one result; false when it was not measured. */
+typedef bool (*field_fn)(const bench_config *cfg, const bench_result *r, double *out);
+
+bench_summary *
+bench_summary_new(const bench_config *cfg)
+{
+    bench_summary *s = calloc(1, sizeof(*s));
+    size_t runs = (size_t)cfg->repeat * cfg->engine_count;
+
+    if (s != NULL) {
+        s->cfg = cfg;
+        s->reps = cfg->repeat;
+        s->results = calloc(runs * cfg->benchmark_count + 1, sizeof(slot));
+        s->end_rss_kib = calloc(runs + 1, sizeof(uint64_t));
+    }
+    if (s == NULL || s->results == NULL || s->end_rss_kib == NULL) {
+        fprintf(stderr, "lsmkv-bench: out of memory for the summary\n");
+        exit(1);
+    }
+    return s;
+}
+
+void
+bench_summary_free(bench_summary *s)
+{
+    if (s != NULL) {
+        free(s->results);
+        free(s->end_rss_kib);
+        free(s);
+    }
+}
+
+static slot *
+slot_at(const bench_summary *s, size_t rep, size_t engine, size_t workload)
+{
+    return &s->results[(rep * s->cfg->engine_count + engine) * s->cfg->benchmark_count + workload];
+}
+
+bool
+bench_summary_add_line(bench_summary *s, size_t rep, size_t engine, const char *line)
+{
+    bench_result r;
+    uint64_t rss = 0;
+
+    if (rep >= s->reps || engine >= s->cfg->engine_count) {
+        return false;
+    }
+    switch (bench_result_parse(line, &r, &rss)) {
+    case BENCH_RESULT_WORKLOAD:
+        if (r.index >= s->cfg->benchmark_count ||
+            strcmp(r.name, s->cfg->benchmarks[r.index]) != 0) {
+            return false;
+        }
+        *slot_at(s, rep, engine, r.index) = (slot){.valid = true, .r = r};
+        return true;
+    case BENCH_RESULT_END:
+        s->end_rss_kib[rep * s->cfg->engine_count + engine] = rss > 0 ? rss : 1;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ---- statistics -------------------------------------------------------------- */
+
+static int
+compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a;
+    double y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Sorts v[0..n) and returns its median (n > 0). */
+static double
+median(double *v, size_t n)
+{
+    qsort(v, n, sizeof(v[0]), compare_double);
+    return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+static bool
+field_micros(const bench_config *cfg, const bench_result *r, double *out)
+{
+    *out = bench_result_micros_per_op(r);
+    return r->ops > 0;
+}
+
+static bool
+field_p99(const bench_config *cfg, const bench_result *r, double *out)
+{
+    *out = (double)r->p99_ns / 1e3;
+    return r->ops > 0;
+}
+
+static bool
+field_p999(const bench_config *cfg, const bench_result *r, double *out)
+{
+    *out = (double)r->p999_ns / 1e3;
+    return r->ops > 0;
+}
+
+static bool
+field_disk_mib(const bench_config *cfg, const bench_result *r, double *out)
+{
+    *out = (double)r->disk_bytes / MIB;
+    return r->disk_bytes >= 0;
+}
+
+static bool
+field_space_amp(const bench_config *cfg, const bench_result *r, double *out)
+{
+    if (r->disk_bytes < 0 || r->live_keys <= 0) {
+        return false;
+    }
+    *out = (double)r->disk_bytes /
+           ((double)r->live_keys * (double)(BENCH_KEY_BYTES + cfg->value_size));
+    return true;
+}
+
+static bool
+field_rss_mib(const bench_config *cfg, const bench_result *r, double *out)
+{
+    *out = (double)r->peak_rss_kib / 1024.0;
+    return r->peak_rss_kib > 0;
+}
+
+/* The figures of every run of (engine, workload) into v; returns how many. */
+static size_t
+collect(const bench_summary *s, size_t engine, size_t workload, field_fn field, double *v)
+{
+    size_t n = 0;
+
+    for (size_t rep = 0; rep < s->reps; rep++) {
+        const slot *sl = slot_at(s, rep, engine, workload);
+
+        n += sl->valid && field(s->cfg, &sl->r, &v[n]);
+    }
+    return n;
+}
+
+/* ---- the table ---------------------------------------------------------------- */
+
+/* The median of a figure over the runs, printed with `fmt`; "-" if none. */
+static void
+format_median(const bench_summary *s, size_t engine, size_t workload, field_fn field,
+              const char *fmt, double *scratch, char *buf, size_t len)
+{
+    size_t n = collect(s, engine, workload, field, scratch);
+
+    if (n == 0) {
+        snprintf(buf, len, "-");
+    } else if (fmt == NULL) {
+        bench_result_format_micros(buf, len, median(scratch, n));
+    } else {
+        snprintf(buf, len, fmt, median(scratch, n));
+    }
+}
+
+/* (max - min) / median of micros/op: how far one run may be off. */
+static void
+format_spread(const bench_summary *s, size_t engine, size_t workload, double *scratch, char *buf,
+              size_t len)
+{
+    size_t n = collect(s, engine, workload, field_micros, scratch);
+    double mid = n > 0 ? median(scratch, n) : 0.0;
+
+    if (n < 2 || mid <= 0) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    snprintf(buf, len, "%.0f%%", (scratch[n - 1] - scratch[0]) / mid * 100.0);
+}
+
+/*
+ * "lsmkv/leveldb 1.23x [1.10-1.31]": the first engine's throughput over this
+ * one's, from the median micros/op, then the range over the repetitions in
+ * which both ran (shown from two such pairs on).
+ */
+static void
+format_ratio(const bench_summary *s, size_t engine, size_t workload, double *scratch, char *buf,
+             size_t len)
+{
+    const char *first = s->cfg->engines[0]->name;
+    const char *name = s->cfg->engines[engine]->name;
+    size_t n0 = collect(s, 0, workload, field_micros, scratch);
+    double us0 = n0 > 0 ? median(scratch, n0) : 0.0;
+    size_t n1 = collect(s, engine, workload, field_micros, scratch);
+    double us1 = n1 > 0 ? median(scratch, n1) : 0.0;
+    double lo = 0.0;
+    double hi = 0.0;
+    size_t pairs = 0;
+    int used;
+
+    if (us0 <= 0 || us1 <= 0) {
+        snprintf(buf, len, "%s/%s -", first, name);
+        return;
+    }
+    for (size_t rep = 0; rep < s->reps; rep++) {
+        const slot *a = slot_at(s, rep, 0, workload);
+        const slot *b = slot_at(s, rep, engine, workload);
+        double x;
+        double y;
+
+        if (a->valid && b->valid && field_micros(s->cfg, &a->r, &x) &&
+            field_micros(s->cfg, &b->r, &y) && x > 0) {
+            lo = pairs == 0 || y / x < lo ? y / x : lo;
+            hi = pairs == 0 || y / x > hi ? y / x : hi;
+            pairs++;
+        }
+    }
+    used = snprintf(buf, len, "%s/%s %.2fx", first, name, us1 / us0);
+    if (pairs >= 2 && used > 0 && (size_t)used < len) {
+        snprintf(buf + used, len - (size_t)used, " [%.2f-%.2f]", lo, hi);
+    }
+}
+
+/* One column layout for the header and the rows. */
+#define ROW_FORMAT    "%-12s %-8s %4zu %12s %7s %10s %10s %9s %10s %8s"
+#define HEADER_FORMAT "%-12s %-8s %4s %12s %7s %10s %10s %9s %10s %8s"
+
+static void
+print_row(const bench_summary *s, size_t engine, size_t workload, double *scratch, FILE *out)
+{
+    char micros[32], spread[16], p99[32], p999[32], disk[32], amp[32], rss[32], ratio[128] = "";
+    size_t runs = 0;
+
+    for (size_t rep = 0; rep < s->reps; rep++) {
+        runs += slot_at(s, rep, engine, workload)->valid;
+    }
+    format_median(s, engine, workload, field_micros, "%.3f", scratch, micros, sizeof(micros));
+    format_spread(s, engine, workload, scratch, spread, sizeof(spread));
+    format_median(s, engine, workload, field_p99, NULL, scratch, p99, sizeof(p99));
+    format_median(s, engine, workload, field_p999, NULL, scratch, p999, sizeof(p999));
+    format_median(s, engine, workload, field_disk_mib, "%.1f", scratch, disk, sizeof(disk));
+    format_median(s, engine, workload, field_space_amp, "%.2f", scratch, amp, sizeof(amp));
+    format_median(s, engine, workload, field_rss_mib, "%.0f", scratch, rss, sizeof(rss));
+    if (engine > 0) {
+        format_ratio(s, engine, workload, scratch, ratio, sizeof(ratio));
+    }
+    fprintf(out, ROW_FORMAT "%s%s\n", engine == 0 ? s->cfg->benchmarks[workload] : "",
+            s->cfg->engines[engine]->name, runs, micros, spread, p99, p999, disk, amp, rss,
+            ratio[0] != '\0' ? "  " : "", ratio);
+}
+
+static bool
+workload_reported(const bench_summary *s, size_t workload)
+{
+    for (size_t rep = 0; rep < s->reps; rep++) {
+        for (size_t e = 0; e < s->cfg->engine_count; e++) {
+            if (slot_at(s, rep, e, workload)->valid) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Every engine read the same keys, so differing found counts mean a bug. */
+static void
+check_found(const bench_summary *s, size_t workload, FILE *out)
+{
+    int64_t first = -1;
+    bool differ = false;
+
+    for (size_t rep = 0; rep < s->reps; rep++) {
+        for (size_t e = 0; e < s->cfg->engine_count; e++) {
+            const slot *sl = slot_at(s, rep, e, workload);
+
+            if (!sl->valid || sl->r.found < 0) {
+                continue;
+            }
+            differ |= first >= 0 && sl->r.found != first;
+            first = first < 0 ? sl->r.found : first;
+        }
+    }
+    if (!differ) {
+        return;
+    }
+    fprintf(out, "warning: %s: found counts differ:", s->cfg->benchmarks[workload]);
+    for (size_t rep = 0; rep < s->reps; rep++) {
+        for (size_t e = 0; e < s->cfg->engine_count; e++) {
+            const slot *sl = slot_at(s, rep, e, workload);
+
+            if (sl->valid && sl->r.found >= 0) {
+                fprintf(out, " %s#%zu %" PRId64, s->cfg->engines[e]->name, rep + 1, sl->r.found);
+            }
+        }
+    }
+    fprintf(out, "\n");
+}
+
+/* The whole run's peak RSS per engine, and runs that did not finish. */
+static void
+print_footer(const bench_summary *s, double *scratch, FILE *out)
+{
+    fprintf(out, "peak RSS (median, whole run):");
+    for (size_t e = 0; e < s->cfg->engine_count; e++) {
+        size_t n = 0;
+
+        for (size_t rep = 0; rep < s->reps; rep++) {
+            uint64_t kib = s->end_rss_kib[rep * s->cfg->engine_count + e];
+
+            if (kib > 0) {
+                scratch[n++] = (double)kib / 1024.0;
+            }
+        }
+        fprintf(out, "%s %s ", e > 0 ? "," : "", s->cfg->engines[e]->name);
+        if (n > 0) {
+            fprintf(out, "%.0f MiB", median(scratch, n));
+        } else {
+            fprintf(out, "-");
+        }
+        if (n < s->reps) {
+            fprintf(out, " (%zu of %zu runs failed)", s->reps - n, s->reps);
+        }
+    }
+    fprintf(out, "\n");
+}
+
+void
+bench_summary_print(const bench_summary *s, FILE *out)
+{
+    double *scratch = calloc(s->reps, sizeof(double));
+    bool any = false;
+
+    if (scratch == NULL) {
+        fprintf(stderr, "lsmkv-bench: out of memory for the summary\n");
+        return;
+    }
+    for (size_t i = 0; i < s->reps * s->cfg->engine_count * s->cfg->benchmark_count; i++) {
+        any |= s->results[i].valid;
+    }
+    if (any) {
+        fprintf(out,
+                "\nSummary: medians of %zu run%s per engine%s (times in micros; spread = "
+                "(max - min) / median of micros/op)\n",
+                s->reps, s->reps == 1 ? "" : "s", s->reps > 1 ? ", interleaved" : "");
+        fprintf(out, HEADER_FORMAT "%s\n", "workload", "engine", "runs", "micros/op", "spread",
+                "p99", "p99.9", "disk MiB", "space amp", "RSS MiB",
+                s->cfg->engine_count > 1 ? "  throughput ratio" : "");
+        for (size_t w = 0; w < s->cfg->benchmark_count; w++) {
+            if (!workload_reported(s, w)) {
+                continue; /* not timed (stats), or every run failed before it */
+            }
+            for (size_t e = 0; e < s->cfg->engine_count; e++) {
+                print_row(s, e, w, scratch, out);
+            }
+        }
+        for (size_t w = 0; w < s->cfg->benchmark_count; w++) {
+            check_found(s, w, out);
+        }
+        print_footer(s, scratch, out);
+    }
+    fflush(out);
+    free(scratch);
+}
