@@ -90,15 +90,13 @@ buffer_append(buffer *b, const void *data, size_t len)
     if (len == 0) {
         return;
     }
-    const uint8_t *src = data;
-    if (b->data != NULL && src >= b->data && src < b->data + b->cap) {
-        /* Appending part of itself: the source moves if the buffer grows. */
-        size_t offset = (size_t)(src - b->data);
-        buffer_reserve(b, len);
-        src = b->data + offset;
-    } else {
-        buffer_reserve(b, len);
-    }
+    /* Appending part of itself: the source moves if the buffer grows, so
+     * remember it as an offset (and compare addresses as integers). */
+    uintptr_t at = (uintptr_t)data, base = (uintptr_t)b->data;
+    bool inside = b->data != NULL && at >= base && at < base + b->cap;
+    size_t offset = inside ? (size_t)(at - base) : 0;
+    buffer_reserve(b, len);
+    const uint8_t *src = inside ? b->data + offset : data;
     memmove(b->data + b->len, src, len);
     b->len += len;
 }

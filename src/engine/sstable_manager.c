@@ -587,12 +587,12 @@ count_compaction(sstable_manager *sm, const compaction_plan *plan, uint64_t inpu
     lsmkv_level_stats *level = &sm->level_counters[plan->output_level];
     pthread_mutex_lock(&sm->mutex);
     level->compactions++;
+    sm->compactions++; /* a trivial move counts too, as in LevelDB */
     if (plan->trivial_move) {
         level->bytes_moved += input_bytes;
     } else {
         level->bytes_read += input_bytes;
         level->bytes_written += output_bytes;
-        sm->compactions++;
         sm->compaction_bytes_read += input_bytes;
         sm->compaction_bytes_written += output_bytes;
     }
