@@ -15,9 +15,12 @@ compaction_picker_level_target(const compaction_picker_options *o, int level)
     if (level <= 0 || level >= LSMKV_MAX_LEVELS - 1) {
         return 0;
     }
+    /* Saturates: the largest accepted options (1 TiB, ratio 1000) overflow by
+     * level 4, and a wrapped target would make a deep level look overfull. */
     uint64_t target = o->level1_target_bytes;
     for (int l = 1; l < level; l++) {
-        target *= (uint64_t)o->size_ratio;
+        uint64_t ratio = (uint64_t)o->size_ratio;
+        target = target > UINT64_MAX / ratio ? UINT64_MAX : target * ratio;
     }
     return target;
 }

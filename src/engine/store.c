@@ -7,7 +7,8 @@
  * Write path (group commit, after LevelDB's writer queue): every write joins a
  * queue; the writer at its head becomes the leader, takes the writes queued
  * behind it as one group, and does for all of them, with no lock held:
- *   1. back-pressure and, if the memtable is full, rotation to a new segment;
+ *   1. back-pressure (level 0 piling up, then memtables awaiting flush) and,
+ *      if the memtable is full, rotation to a new segment;
  *   2. one WAL append of every batch, then one fsync if any writer asked for it;
  *   3. the memtable inserts;
  *   4. publishing the group's last sequence, which makes it visible to reads.
@@ -360,8 +361,14 @@ static int
 store_make_room(lsmkv *db, writer *w, lsmkv_error *err)
 {
     bool manual_flush = w->batch == NULL;
-    int rc = memtable_manager_make_room(db->mm, manual_flush, w->has_deadline ? &w->deadline : NULL,
-                                        err);
+    const struct timespec *deadline = w->has_deadline ? &w->deadline : NULL;
+    /* Level 0 piling up slows and then stops writes until compaction catches
+     * up. A manual flush is not held back: it adds no data, and waiting for
+     * it to make data durable should not depend on compaction. */
+    int rc = manual_flush ? LSMKV_OK : sstable_manager_throttle(db->sm, deadline, err);
+    if (rc == LSMKV_OK) {
+        rc = memtable_manager_make_room(db->mm, manual_flush, deadline, err);
+    }
     if (rc != LSMKV_OK) {
         return rc;
     }
