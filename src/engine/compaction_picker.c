@@ -126,7 +126,7 @@ pick_level0(const version *v, compaction_plan *plan)
     }
 }
 
-/* The first table of level after the compact pointer, wrapping around. */
+/* The first table of level reaching past the compact pointer, wrapping around. */
 static void
 pick_round_robin(const version *v, int level, const buffer *pointer, compaction_plan *plan)
 {
@@ -134,7 +134,7 @@ pick_round_robin(const version *v, int level, const buffer *pointer, compaction_
     table *chosen = version_level_table(v, level, 0);
     for (size_t i = 0; pointer->len > 0 && i < count; i++) {
         table *t = version_level_table(v, level, i);
-        if (slice_compare(table_info_min_key(table_info(t)), buffer_slice(pointer)) > 0) {
+        if (slice_compare(table_info_max_key(table_info(t)), buffer_slice(pointer)) > 0) {
             chosen = t;
             break;
         }
@@ -202,8 +202,7 @@ compaction_picker_pick(version *v, const compaction_picker_options *o, buffer *c
 }
 
 bool
-compaction_picker_plan_full(version *v, const compaction_picker_options *o,
-                            compaction_plan *plan)
+compaction_picker_plan_full(version *v, const compaction_picker_options *o, compaction_plan *plan)
 {
     size_t count = version_table_count(v);
     if (count == 0) {

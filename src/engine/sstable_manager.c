@@ -692,6 +692,7 @@ compaction_due(sstable_manager *sm)
     return compaction_picker_score(sm->current, &sm->picker, &level) >= 1.0;
 }
 
+/* Pauses the thread for ms (caller holds mutex); only stopping cuts it short. */
 static void
 wait_ms(sstable_manager *sm, long ms)
 {
@@ -703,7 +704,9 @@ wait_ms(sstable_manager *sm, long ms)
         deadline.tv_sec++;
         deadline.tv_nsec -= 1000000000L;
     }
-    pthread_cond_timedwait(&sm->changed, &sm->mutex, &deadline);
+    while (!atomic_load(&sm->stopping) &&
+           pthread_cond_timedwait(&sm->changed, &sm->mutex, &deadline) != ETIMEDOUT) {
+    }
 }
 
 /* Records an attempt's outcome (caller holds mutex); a failure pauses the thread. */
@@ -731,6 +734,7 @@ compaction_thread_main(void *arg)
     pthread_mutex_lock(&sm->mutex);
     while (!atomic_load(&sm->stopping)) {
         if (!compaction_due(sm)) {
+            sm->compaction_failing = false; /* nothing left to fail at */
             pthread_cond_wait(&sm->changed, &sm->mutex);
             continue;
         }

@@ -22,6 +22,7 @@
 #include "filename.h"
 #include "internal_key.h"
 #include "sstable_builder.h"
+#include "sstable_reader.h"
 #include "table_info.h"
 #include "test_support.h"
 #include "version.h"
@@ -39,6 +40,7 @@
 
 typedef struct fixture {
     char *dir;
+    table_cache *cache;
     uint64_t next_id;
     table *tables[MAX_TABLES];
     size_t count;
@@ -50,6 +52,7 @@ setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     f->dir = test_make_temp_dir("picker");
+    f->cache = table_cache_new(f->dir, NULL, 1000, false);
     f->next_id = 1;
     for (int l = 0; l < LSMKV_MAX_LEVELS; l++) {
         buffer_init(&f->pointers[l]);
@@ -75,6 +78,7 @@ teardown(void **state)
     for (int l = 0; l < LSMKV_MAX_LEVELS; l++) {
         buffer_fini(&f->pointers[l]);
     }
+    table_cache_free(f->cache);
     test_remove_dir(f->dir);
     free(f);
     return 0;
@@ -135,7 +139,7 @@ write_table(fixture *f, uint32_t level, const entry *entries, size_t n, uint64_t
     sstable_properties_fini(&props);
     table *t = NULL;
     lsmkv_error err = {0};
-    if (table_open(f->dir, &info, &t, &err) != LSMKV_OK) {
+    if (table_open(f->cache, &info, &t, &err) != LSMKV_OK) {
         fail_msg("table_open: %s", err.message);
     }
     table_info_fini(&info);
