@@ -49,6 +49,21 @@ compression_compress(int type, slice raw, buffer *out)
     return n > 0 && out->len < raw.len - raw.len / 8;
 }
 
+/*
+ * Whether in_len bytes can decode to raw_len at all. The length prefix sizes
+ * an allocation, so a damaged one must be refuted before it is trusted: an
+ * LZ4 byte expands to at most 255 (a match-length byte adds 255), and our
+ * zstd frames declare their size in the header.
+ */
+static bool
+raw_length_possible(int type, const uint8_t *p, size_t in_len, uint64_t raw_len)
+{
+    if (type == COMPRESSION_LZ4) {
+        return raw_len <= (uint64_t)in_len * 255;
+    }
+    return type == COMPRESSION_ZSTD && ZSTD_getFrameContentSize(p, in_len) == raw_len;
+}
+
 int
 compression_decompress(int type, slice compressed, buffer *out)
 {
@@ -58,6 +73,9 @@ compression_decompress(int type, slice compressed, buffer *out)
         return LSMKV_CORRUPTION;
     }
     size_t in_len = (size_t)(compressed.data + compressed.len - p);
+    if (!raw_length_possible(type, p, in_len, raw_len)) {
+        return LSMKV_CORRUPTION;
+    }
     buffer_clear(out);
     buffer_reserve(out, (size_t)raw_len + 1);
     bool ok = false;

@@ -18,6 +18,9 @@ struct table_cache {
     /* Advances each time a table opens; a use stamps the table with it. A
      * plain load per use keeps reads from contending on one counter. */
     atomic_uint_fast64_t clock;
+    /* Set when an open left more than max_open tables open because the
+     * others were pinned: then releasing an iterator's pin closes tables. */
+    atomic_bool over_bound;
     pthread_mutex_t mutex;      /* guards the list of open tables */
     table **open;
     size_t open_count;
@@ -118,6 +121,22 @@ table_cache_register(table_cache *c, table *t)
     c->open[c->open_count++] = t;
     while (c->open_count > c->max_open && close_least_recent(c, t)) {
     }
+    atomic_store_explicit(&c->over_bound, c->open_count > c->max_open, memory_order_relaxed);
+    pthread_mutex_unlock(&c->mutex);
+}
+
+/*
+ * Closes idle tables past the bound. Without this, a cache that a scan pushed
+ * far past its bound (every table it pinned stayed open) would stay there
+ * until the next table opens, which a read-only workload may never do.
+ */
+static void
+table_cache_shrink(table_cache *c)
+{
+    pthread_mutex_lock(&c->mutex);
+    while (c->open_count > c->max_open && close_least_recent(c, NULL)) {
+    }
+    atomic_store_explicit(&c->over_bound, c->open_count > c->max_open, memory_order_relaxed);
     pthread_mutex_unlock(&c->mutex);
 }
 
@@ -249,6 +268,11 @@ table_iterator_done(void *arg)
 {
     table *t = arg;
     table_unpin(t);
+    /* Iterators are the long pins that make the cache run over its bound;
+     * gets pin for one read and the next open catches up with them. */
+    if (atomic_load_explicit(&t->cache->over_bound, memory_order_relaxed)) {
+        table_cache_shrink(t->cache);
+    }
     table_unref(t);
 }
 
