@@ -13,7 +13,7 @@ struct block_cache_handle {
     uint64_t offset;
     uint64_t hash;
     buffer contents;
-    int refs;      /* the cache's own reference while cached, plus one per pin */
+    int refs; /* the cache's own reference while cached, plus one per pin */
     block_cache_handle *hash_next;
     block_cache_handle *newer, *older; /* LRU list: head is the newest */
 };

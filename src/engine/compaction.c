@@ -83,8 +83,7 @@ compaction_grandparents_exceeded(compaction *c, slice user_key)
 {
     const compaction_options *o = c->options;
     while (c->grandparent_index < o->grandparent_count &&
-           slice_compare(user_key,
-                         table_info_max_key(o->grandparents[c->grandparent_index])) > 0) {
+           slice_compare(user_key, table_info_max_key(o->grandparents[c->grandparent_index])) > 0) {
         if (c->seen_key) {
             c->grandparent_overlap += o->grandparents[c->grandparent_index]->size_bytes;
         }
@@ -106,9 +105,9 @@ compaction_maybe_cut(compaction *c, bool new_user_key, slice user_key, lsmkv_err
         return LSMKV_OK;
     }
     uint64_t target = c->options->target_file_bytes;
-    bool cut = compaction_grandparents_exceeded(c, user_key) ||
-               (target > 0 && c->builder != NULL &&
-                sstable_builder_estimated_size(c->builder) >= target);
+    bool cut =
+        compaction_grandparents_exceeded(c, user_key) ||
+        (target > 0 && c->builder != NULL && sstable_builder_estimated_size(c->builder) >= target);
     return cut && c->builder != NULL ? compaction_finish_output(c, err) : LSMKV_OK;
 }
 

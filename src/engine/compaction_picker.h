@@ -33,16 +33,16 @@ typedef struct compaction_picker_options {
 
 /* What one compaction reads and where it writes. */
 typedef struct compaction_plan {
-    version *base;        /* referenced: keeps the inputs alive */
-    int level;            /* input level (the output level for a full compaction) */
+    version *base; /* referenced: keeps the inputs alive */
+    int level;     /* input level (the output level for a full compaction) */
     int output_level;
-    table **inputs;       /* [0, level_inputs) from level, the rest from output_level */
+    table **inputs; /* [0, level_inputs) from level, the rest from output_level */
     size_t input_count;
     size_t level_inputs;
     table **grandparents; /* output_level + 1 tables overlapping the inputs */
     size_t grandparent_count;
-    bool trivial_move;    /* one table, moved to output_level as it is */
-    bool full;            /* every table of base takes part */
+    bool trivial_move; /* one table, moved to output_level as it is */
+    bool full;         /* every table of base takes part */
 } compaction_plan;
 
 /* Level n's size target; 0 for level 0 and the last level (no target). */
@@ -62,8 +62,8 @@ uint64_t compaction_picker_pending_bytes(const version *v, const compaction_pick
  * compact_pointer[LSMKV_MAX_LEVELS] holds, per level, the largest key of that
  * level's last compaction; the picker advances it.
  */
-bool compaction_picker_pick(version *v, const compaction_picker_options *o,
-                            buffer *compact_pointer, compaction_plan *plan);
+bool compaction_picker_pick(version *v, const compaction_picker_options *o, buffer *compact_pointer,
+                            compaction_plan *plan);
 
 /*
  * Plans a full compaction of every table of v into one level: the first

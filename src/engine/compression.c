@@ -7,7 +7,7 @@
 #include <zstd.h>
 
 /* Fast settings: the point is cheaper I/O and a fuller cache, not the last byte. */
-#define ZSTD_LEVEL 1
+#define ZSTD_LEVEL      1
 #define MAX_BLOCK_BYTES (1u << 31)
 
 const char *
@@ -80,8 +80,7 @@ compression_decompress(int type, slice compressed, buffer *out)
     buffer_reserve(out, (size_t)raw_len + 1);
     bool ok = false;
     if (type == COMPRESSION_LZ4 && in_len <= (size_t)LZ4_MAX_INPUT_SIZE) {
-        int r = LZ4_decompress_safe((const char *)p, (char *)out->data, (int)in_len,
-                                    (int)raw_len);
+        int r = LZ4_decompress_safe((const char *)p, (char *)out->data, (int)in_len, (int)raw_len);
         ok = r >= 0 && (uint64_t)r == raw_len;
     } else if (type == COMPRESSION_ZSTD) {
         size_t r = ZSTD_decompress(out->data, (size_t)raw_len, p, in_len);

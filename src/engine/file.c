@@ -234,8 +234,8 @@ file_reader_map(file_reader *r, const uint8_t **data, lsmkv_error *err)
         if (injected) {
             return status_set_errno(err, injected, "map %s", r->path);
         }
-        void *map = r->size > 0 ? mmap(NULL, (size_t)r->size, PROT_READ, MAP_SHARED, r->fd, 0)
-                                : MAP_FAILED;
+        void *map =
+            r->size > 0 ? mmap(NULL, (size_t)r->size, PROT_READ, MAP_SHARED, r->fd, 0) : MAP_FAILED;
         if (map == MAP_FAILED) {
             return status_set_errno(err, r->size > 0 ? errno : EINVAL, "map %s", r->path);
         }

@@ -31,8 +31,8 @@ struct sstable_builder {
     sstable_builder_options options;
     block_builder data;
     block_builder index;
-    buffer last_key;  /* last internal key added */
-    buffer scratch;   /* a block and its trailer, or an index value */
+    buffer last_key; /* last internal key added */
+    buffer scratch;  /* a block and its trailer, or an index value */
     buffer compressed;
     uint64_t *hashes; /* hash64 of each distinct user key (bloom only) */
     size_t num_hashes;

@@ -63,10 +63,10 @@ typedef struct sstable_properties {
     uint64_t max_sequence;
     uint64_t data_blocks;
     uint64_t data_bytes;
-    buffer min_key;     /* smallest user key */
-    buffer max_key;     /* largest user key */
+    buffer min_key;       /* smallest user key */
+    buffer max_key;       /* largest user key */
     uint64_t compression; /* the data blocks' setting (compression.h) */
-    uint64_t file_size; /* filled by the builder/reader, not stored */
+    uint64_t file_size;   /* filled by the builder/reader, not stored */
 } sstable_properties;
 
 void sstable_properties_init(sstable_properties *p);

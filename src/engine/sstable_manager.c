@@ -56,7 +56,8 @@ struct sstable_manager {
     pthread_t thread; /* background compaction, when auto_compaction */
     bool thread_started;
     pthread_mutex_t mutex; /* guards everything below */
-    pthread_cond_t changed; /* the table set changed, or stop: wakes the thread and stalled writers */
+    pthread_cond_t
+        changed; /* the table set changed, or stop: wakes the thread and stalled writers */
     version *current;
     uint64_t log_number;
     uint64_t last_sequence;
@@ -193,8 +194,8 @@ sstable_manager_alloc(const sstable_manager_options *o)
 {
     sstable_manager *sm = xcalloc(1, sizeof(*sm));
     sm->dir = xstrdup(o->dir);
-    sm->tables = table_cache_new(o->dir, o->blocks, o->max_open_files > 0 ? o->max_open_files : 1000,
-                                 o->mmap_reads);
+    sm->tables = table_cache_new(o->dir, o->blocks,
+                                 o->max_open_files > 0 ? o->max_open_files : 1000, o->mmap_reads);
     sm->builder = o->builder;
     sm->picker = (compaction_picker_options){
         .level0_trigger = o->level0_compaction_trigger > 0 ? o->level0_compaction_trigger : 4,
@@ -345,7 +346,6 @@ sstable_manager_iterator_new(sstable_manager *sm)
     version_unref(v);
     return it;
 }
-
 
 /* ---- install: one manifest write per change of the table set --------------- */
 
@@ -611,8 +611,8 @@ execute_plan(sstable_manager *sm, const compaction_plan *plan, lsmkv_compaction_
     compaction_stats stats = {0};
     int rc = plan_outputs(sm, plan, &outputs, &stats, err);
     if (rc == LSMKV_OK) {
-        rc = open_and_install(sm, plan->inputs, plan->input_count, &outputs, !plan->trivial_move,
-                              0, 0, err);
+        rc = open_and_install(sm, plan->inputs, plan->input_count, &outputs, !plan->trivial_move, 0,
+                              0, err);
     }
     if (rc != LSMKV_OK) {
         lsmkv_table_list_fini(&outputs);
@@ -814,8 +814,7 @@ sstable_manager_throttle(sstable_manager *sm, const struct timespec *deadline, l
     }
     pthread_mutex_lock(&sm->mutex);
     size_t level0 = version_level_count(sm->current, 0);
-    if (level0 >= (size_t)sm->level0_slowdown_trigger &&
-        level0 < (size_t)sm->level0_stop_trigger) {
+    if (level0 >= (size_t)sm->level0_slowdown_trigger && level0 < (size_t)sm->level0_stop_trigger) {
         /* Give compaction the CPU a little before writers must stop. */
         sm->slowdowns++;
         pthread_mutex_unlock(&sm->mutex);

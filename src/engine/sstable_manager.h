@@ -39,8 +39,8 @@ typedef struct sstable_manager_options {
     uint64_t target_file_bytes; /* the largest compaction output */
     bool create_if_missing;
     bool error_if_exists;
-    bool auto_compaction; /* run the background compaction thread */
-    block_cache *blocks;  /* shared by every table; may be NULL; must outlive the manager */
+    bool auto_compaction;  /* run the background compaction thread */
+    block_cache *blocks;   /* shared by every table; may be NULL; must outlive the manager */
     size_t max_open_files; /* 0: 1000 */
     bool mmap_reads;       /* read tables through memory maps */
     int level0_compaction_trigger;
@@ -105,8 +105,7 @@ iterator *sstable_manager_iterator_new(sstable_manager *sm);
  * whose size target holds them all), dropping shadowed versions and
  * tombstones, while flushes and reads go on. result may be NULL.
  */
-int sstable_manager_compact(sstable_manager *sm, lsmkv_compaction_result *result,
-                            lsmkv_error *err);
+int sstable_manager_compact(sstable_manager *sm, lsmkv_compaction_result *result, lsmkv_error *err);
 
 /*
  * Back-pressure for writers while level 0 piles up: returns at once below

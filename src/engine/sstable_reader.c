@@ -22,11 +22,11 @@
 
 struct sstable_reader {
     file_reader *file;
-    block_cache *cache; /* NULL: every read goes to the file */
-    const uint8_t *map; /* the whole file, once sstable_reader_map succeeded */
+    block_cache *cache;   /* NULL: every read goes to the file */
+    const uint8_t *map;   /* the whole file, once sstable_reader_map succeeded */
     uint64_t file_number; /* the cache key's file part */
-    const char *path;    /* owned by file */
-    uint64_t blocks_end; /* where the footer starts: every block ends before it */
+    const char *path;     /* owned by file */
+    uint64_t blocks_end;  /* where the footer starts: every block ends before it */
     uint64_t index_offset;
     sstable_properties props;
     block *index;
@@ -424,8 +424,8 @@ load_data_block(table_iterator *t)
         block_cursor_fini(&t->data);
         t->data_loaded = false;
         if (acquire_block(t->reader, h, t->fill_cache, &t->block, &t->error) == LSMKV_OK &&
-            block_cursor_init(&t->data, t->block.contents, t->reader->path, h.offset,
-                              &t->error) == LSMKV_OK) {
+            block_cursor_init(&t->data, t->block.contents, t->reader->path, h.offset, &t->error) ==
+                LSMKV_OK) {
             t->data_loaded = true;
             t->data_offset = h.offset;
             return;

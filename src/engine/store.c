@@ -271,7 +271,8 @@ store_alloc(const char *dir, const lsmkv_options *options)
     db->log.fn = options->log_fn;
     db->log.ctx = options->log_ctx;
     db->lock_fd = -1;
-    db->blocks = options->block_cache_bytes > 0 ? block_cache_new(options->block_cache_bytes) : NULL;
+    db->blocks =
+        options->block_cache_bytes > 0 ? block_cache_new(options->block_cache_bytes) : NULL;
     pthread_mutex_init(&db->write_mutex, NULL);
     buffer_init(&db->group_records);
     return db;

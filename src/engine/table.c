@@ -21,7 +21,7 @@ struct table_cache {
     /* Set when an open left more than max_open tables open because the
      * others were pinned: then releasing an iterator's pin closes tables. */
     atomic_bool over_bound;
-    pthread_mutex_t mutex;      /* guards the list of open tables */
+    pthread_mutex_t mutex; /* guards the list of open tables */
     table **open;
     size_t open_count;
     size_t open_capacity;
@@ -179,7 +179,8 @@ open_reader(table *t, lsmkv_error *err)
 static int
 table_pin(table *t, sstable_reader **out, lsmkv_error *err)
 {
-    atomic_store_explicit(&t->last_used, atomic_load_explicit(&t->cache->clock, memory_order_relaxed),
+    atomic_store_explicit(&t->last_used,
+                          atomic_load_explicit(&t->cache->clock, memory_order_relaxed),
                           memory_order_relaxed);
     pthread_mutex_lock(&t->mutex);
     bool opened = t->reader == NULL;
@@ -284,8 +285,8 @@ table_iterator_new(table *t, bool for_scan)
     if (table_pin(t, &reader, &err) != LSMKV_OK) {
         return iterator_new_empty(&err);
     }
-    iterator *it = for_scan ? sstable_reader_scan_iterator_new(reader)
-                            : sstable_reader_iterator_new(reader);
+    iterator *it =
+        for_scan ? sstable_reader_scan_iterator_new(reader) : sstable_reader_iterator_new(reader);
     table_ref(t);
     iterator_on_free(it, table_iterator_done, t);
     return it;

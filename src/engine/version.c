@@ -126,8 +126,7 @@ level_find(const version *v, int level, slice user_key)
 }
 
 int
-version_get(version *v, slice user_key, uint64_t snapshot, lookup_result *result,
-            lsmkv_error *err)
+version_get(version *v, slice user_key, uint64_t snapshot, lookup_result *result, lsmkv_error *err)
 {
     lookup_result_reset(result);
     uint64_t hash = hash64(user_key.data, user_key.len);
