@@ -28,6 +28,7 @@ struct sstable_reader {
     const char *path;     /* owned by file */
     uint64_t blocks_end;  /* where the footer starts: every block ends before it */
     uint64_t index_offset;
+    sstable_footer footer;
     sstable_properties props;
     block *index;
     buffer bloom; /* empty: no filter */
@@ -74,9 +75,13 @@ verify_block(const sstable_reader *r, sstable_handle h, const uint8_t *stored, b
     return LSMKV_OK;
 }
 
-/* Reads, verifies and (if need be) decompresses the block at h into *out. */
+/*
+ * Reads, verifies and (if need be) decompresses the block at h into *out;
+ * *compression (if not NULL) receives the trailer's compression byte.
+ */
 static int
-read_block(const sstable_reader *r, sstable_handle h, buffer *out, lsmkv_error *err)
+read_block(const sstable_reader *r, sstable_handle h, buffer *out, int *compression,
+           lsmkv_error *err)
 {
     int rc = check_handle(r, h, err);
     if (rc != LSMKV_OK) {
@@ -91,6 +96,9 @@ read_block(const sstable_reader *r, sstable_handle h, buffer *out, lsmkv_error *
     slice contents;
     if (rc == LSMKV_OK) {
         rc = verify_block(r, h, out->data, &raw, &contents, err);
+    }
+    if (rc == LSMKV_OK && compression != NULL) {
+        *compression = out->data[h.size];
     }
     if (rc == LSMKV_OK && contents.data == raw.data) { /* it was compressed */
         buffer_fini(out);
@@ -155,7 +163,7 @@ acquire_block(const sstable_reader *r, sstable_handle h, bool fill_cache, block_
         }
     }
     rc = stored != NULL ? verify_block(r, h, stored, &ref->owned, &ref->contents, err)
-                        : read_block(r, h, &ref->owned, err);
+                        : read_block(r, h, &ref->owned, NULL, err);
     if (rc != LSMKV_OK) {
         return rc;
     }
@@ -194,21 +202,22 @@ load_metadata(sstable_reader *r, lsmkv_error *err)
     buffer contents;
     buffer_init(&contents);
     if (rc == LSMKV_OK) {
-        rc = read_block(r, footer.properties, &contents, err);
+        r->footer = footer;
+        rc = read_block(r, footer.properties, &contents, NULL, err);
     }
     if (rc == LSMKV_OK) {
         rc = sstable_properties_decode(buffer_slice(&contents), r->path, footer.properties.offset,
                                        &r->props, err);
     }
     if (rc == LSMKV_OK) {
-        rc = read_block(r, footer.index, &contents, err);
+        rc = read_block(r, footer.index, &contents, NULL, err);
     }
     if (rc == LSMKV_OK) {
         rc = block_new(&contents, r->path, footer.index.offset, &r->index, err);
         r->index_offset = footer.index.offset;
     }
     if (rc == LSMKV_OK && footer.bloom.size > 0) {
-        rc = read_block(r, footer.bloom, &r->bloom, err);
+        rc = read_block(r, footer.bloom, &r->bloom, NULL, err);
     }
     buffer_fini(&contents);
     r->props.file_size = size;
@@ -386,6 +395,44 @@ sstable_reader_get(sstable_reader *r, slice user_key, uint64_t user_key_hash, ui
     int rc = get_internal(r, slice_make(target, n), user_key, result, err);
     if (target != stack_key) {
         free(target);
+    }
+    return rc;
+}
+
+/* ---- inspection -------------------------------------------------------------- */
+
+const sstable_footer *
+sstable_reader_footer(const sstable_reader *r)
+{
+    return &r->footer;
+}
+
+slice
+sstable_reader_bloom(const sstable_reader *r)
+{
+    return buffer_slice(&r->bloom);
+}
+
+iterator *
+sstable_reader_index_iterator_new(sstable_reader *r)
+{
+    return block_iterator_new(r->index, false);
+}
+
+int
+sstable_reader_read_block(sstable_reader *r, sstable_handle h, buffer *contents, int *compression,
+                          lsmkv_error *err)
+{
+    buffer read;
+    buffer_init(&read);
+    int type = 0;
+    int rc = read_block(r, h, &read, &type, err);
+    if (rc == LSMKV_OK) {
+        buffer_fini(contents);
+        *contents = read;
+        *compression = type;
+    } else {
+        buffer_fini(&read);
     }
     return rc;
 }

@@ -57,4 +57,30 @@ iterator *sstable_reader_iterator_new(sstable_reader *r);
 /* The same for a one-pass scan (compaction): blocks it reads are not cached. */
 iterator *sstable_reader_scan_iterator_new(sstable_reader *r);
 
+/* ---- inspection (lsmkv-dump): the file's structure, block by block ---------- */
+
+/* The footer's block handles, as verified at open. */
+const sstable_footer *sstable_reader_footer(const sstable_reader *r);
+
+/* The bloom filter block (bloom.h layout), valid as long as r; empty if none. */
+slice sstable_reader_bloom(const sstable_reader *r);
+
+/*
+ * An iterator over the index block, one entry per data block in file order:
+ * key = the block's last internal key, value = its handle (decode with
+ * sstable_handle_decode). r must outlive it.
+ */
+iterator *sstable_reader_index_iterator_new(sstable_reader *r);
+
+/*
+ * Reads the block at h from the file (never from the cache or a map),
+ * verifies its checksum and decompresses it: on success *contents (an
+ * initialized buffer) is replaced by the block's entries and *compression
+ * receives its trailer's compression byte. LSMKV_CORRUPTION saying what is
+ * wrong (outside the file, checksum mismatch, does not decompress) naming
+ * the file and the block's offset.
+ */
+int sstable_reader_read_block(sstable_reader *r, sstable_handle h, buffer *contents,
+                              int *compression, lsmkv_error *err);
+
 #endif

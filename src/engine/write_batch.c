@@ -156,6 +156,17 @@ validate(slice contents, uint64_t sequence, uint32_t count, lsmkv_error *err)
     return LSMKV_OK;
 }
 
+bool
+write_batch_decode_header(slice contents, uint64_t *sequence, uint32_t *count)
+{
+    if (contents.len < WRITE_BATCH_HEADER) {
+        return false;
+    }
+    *sequence = decode_fixed64(contents.data);
+    *count = decode_fixed32(contents.data + WRITE_BATCH_COUNT_OFFSET);
+    return true;
+}
+
 int
 write_batch_iterate(slice contents, write_batch_op_fn fn, void *ctx, lsmkv_error *err)
 {

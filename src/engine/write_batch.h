@@ -49,6 +49,12 @@ typedef void (*write_batch_op_fn)(void *ctx, uint64_t sequence, value_type type,
                                   slice value);
 
 /*
+ * The header of encoded contents: the first op's sequence and the op count.
+ * false (out-params untouched) if contents is shorter than the header.
+ */
+bool write_batch_decode_header(slice contents, uint64_t *sequence, uint32_t *count);
+
+/*
  * Decodes encoded contents (e.g. a WAL record) and calls fn for each op. Every
  * op is validated before fn is first called, so a malformed batch applies
  * nothing: LSMKV_CORRUPTION with a message saying what is wrong.

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "block.h"
 #include "checksum.h"
 #include "coding.h"
 #include "file.h"
@@ -868,6 +869,91 @@ test_concurrent_readers(void **state)
     sstable_reader_free(r);
 }
 
+/* ---- inspection accessors (lsmkv-dump) ---------------------------------------------- */
+
+/* The index walks every data block in file order; each reads back on its own. */
+static void
+test_index_iterator_and_read_block(void **state)
+{
+    fixture *f = *state;
+    sstable_properties props;
+    sstable_properties_init(&props);
+    build_numbered(f->path, 500, 512, 10, &props);
+    sstable_reader *r = open_reader(f->path);
+    const sstable_footer *footer = sstable_reader_footer(r);
+    assert_true(footer->bloom.size > 0);
+    assert_int_equal(sstable_reader_bloom(r).len, footer->bloom.size);
+    iterator *it = sstable_reader_index_iterator_new(r);
+    buffer contents, last;
+    buffer_init(&contents);
+    buffer_init(&last);
+    uint64_t blocks = 0, expected_offset = 0, entries = 0;
+    for (iterator_seek_to_first(it); iterator_valid(it); iterator_next(it)) {
+        sstable_handle h;
+        assert_true(sstable_handle_decode(iterator_value(it), &h));
+        assert_int_equal(h.offset, expected_offset);
+        expected_offset = h.offset + h.size + SSTABLE_BLOCK_TRAILER;
+        int compression = -1;
+        assert_int_equal(sstable_reader_read_block(r, h, &contents, &compression, NULL), LSMKV_OK);
+        assert_int_equal(compression, SSTABLE_COMPRESSION_NONE);
+        block_cursor c;
+        assert_int_equal(block_cursor_init(&c, buffer_slice(&contents), f->path, h.offset, NULL),
+                         LSMKV_OK);
+        for (block_cursor_seek_to_first(&c); block_cursor_valid(&c); block_cursor_next(&c)) {
+            entries++;
+            buffer_set(&last, block_cursor_key(&c).data, block_cursor_key(&c).len);
+        }
+        block_cursor_fini(&c);
+        /* The index key is the block's last key. */
+        assert_true(slice_equal(buffer_slice(&last), iterator_key(it)));
+        blocks++;
+    }
+    assert_int_equal(iterator_status(it, NULL), LSMKV_OK);
+    assert_int_equal(blocks, props.data_blocks);
+    assert_int_equal(entries, 500);
+    assert_int_equal(expected_offset, footer->bloom.offset);
+    iterator_free(it);
+    buffer_fini(&contents);
+    buffer_fini(&last);
+    sstable_reader_free(r);
+    sstable_properties_fini(&props);
+}
+
+/* A damaged block fails alone, with its offset; the contents buffer is left as it was. */
+static void
+test_read_block_reports_damage(void **state)
+{
+    fixture *f = *state;
+    build_numbered(f->path, 500, 512, 0, NULL);
+    sstable_reader *r = open_reader(f->path);
+    assert_int_equal(sstable_reader_bloom(r).len, 0);
+    iterator *it = sstable_reader_index_iterator_new(r);
+    iterator_seek_to_first(it);
+    iterator_next(it);
+    sstable_handle second;
+    assert_true(sstable_handle_decode(iterator_value(it), &second));
+    iterator_free(it);
+    test_flip_bit(f->path, (long long)(second.offset + second.size / 2), 3);
+
+    buffer contents;
+    buffer_init(&contents);
+    buffer_set(&contents, "keep", 4);
+    int compression = 42;
+    lsmkv_error err = {0};
+    assert_int_equal(sstable_reader_read_block(r, second, &contents, &compression, &err),
+                     LSMKV_CORRUPTION);
+    char expected[64];
+    snprintf(expected, sizeof(expected), "offset %llu", (unsigned long long)second.offset);
+    assert_non_null(strstr(err.message, expected));
+    assert_int_equal(compression, 42);
+    assert_memory_equal(contents.data, "keep", 4);
+    sstable_handle outside = {.offset = 1u << 30, .size = 10};
+    assert_int_equal(sstable_reader_read_block(r, outside, &contents, &compression, NULL),
+                     LSMKV_CORRUPTION);
+    buffer_fini(&contents);
+    sstable_reader_free(r);
+}
+
 int
 main(void)
 {
@@ -895,6 +981,8 @@ main(void)
         T(test_failed_write_stops_builder),
         T(test_estimated_size_tracks_file),
         T(test_concurrent_readers),
+        T(test_index_iterator_and_read_block),
+        T(test_read_block_reports_damage),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

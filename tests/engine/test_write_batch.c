@@ -131,6 +131,16 @@ test_header_encoding(void **state)
     assert_int_equal(c.len, sizeof(expected) + sizeof(put));
     assert_memory_equal(c.data + sizeof(expected), put, sizeof(put));
     assert_int_equal(decode_fixed32(c.data + 8), 2);
+
+    uint64_t sequence = 0;
+    uint32_t count = 0;
+    assert_true(write_batch_decode_header(c, &sequence, &count));
+    assert_int_equal(sequence, UINT64_C(0x0102030405060708));
+    assert_int_equal(count, 2);
+    /* Too short for a header: nothing is written. */
+    assert_false(
+        write_batch_decode_header(slice_make(c.data, WRITE_BATCH_HEADER - 1), &sequence, &count));
+    assert_int_equal(count, 2);
     write_batch_fini(&b);
 }
 
