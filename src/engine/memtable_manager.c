@@ -1,6 +1,7 @@
 #include "memtable_manager.h"
 
 #include "buffer.h"
+#include "deadline.h"
 #include "status.h"
 #include "table_info.h"
 
@@ -62,20 +63,6 @@ ticket_release(memtable_flush_ticket *t)
 
 /* ---- the flush thread ---------------------------------------------------------- */
 
-static void
-wait_until_ms(pthread_cond_t *cond, pthread_mutex_t *mutex, long ms)
-{
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += ms / 1000;
-    deadline.tv_nsec += (ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(cond, mutex, &deadline);
-}
-
 /* Records a finished attempt at the oldest memtable. Caller holds mm->mutex. */
 static void
 flush_finished(memtable_manager *mm, int rc, lsmkv_table_list *written, const lsmkv_error *e)
@@ -130,7 +117,9 @@ flush_thread_main(void *arg)
         if (rc == LSMKV_OK) {
             retry_ms = FLUSH_RETRY_FIRST_MS;
         } else if (!mm->stopping) {
-            wait_until_ms(&mm->work, &mm->mutex, retry_ms);
+            struct timespec pause;
+            deadline_in_ms(&pause, (uint64_t)retry_ms);
+            pthread_cond_timedwait(&mm->work, &mm->mutex, &pause);
             retry_ms = retry_ms * 2 > FLUSH_RETRY_MAX_MS ? FLUSH_RETRY_MAX_MS : retry_ms * 2;
         }
     }
@@ -153,13 +142,9 @@ memtable_manager_new(const memtable_manager_options *options, uint64_t wal_numbe
     mm->active = memtable_new();
     mm->active_wal_number = wal_number;
 
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&mm->mutex, NULL);
-    pthread_cond_init(&mm->work, &attr);
-    pthread_cond_init(&mm->flushed, &attr);
-    pthread_condattr_destroy(&attr);
+    deadline_cond_init(&mm->work);
+    deadline_cond_init(&mm->flushed);
 
     int e = pthread_create(&mm->thread, NULL, flush_thread_main, mm);
     if (e != 0) {
@@ -215,15 +200,6 @@ memtable_manager_active_is_full(memtable_manager *mm)
     return memtable_approximate_bytes(mm->active) >= mm->memtable_bytes;
 }
 
-static uint64_t
-elapsed_micros(const struct timespec *since)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)(now.tv_sec - since->tv_sec) * 1000000u +
-           (uint64_t)((now.tv_nsec - since->tv_nsec) / 1000);
-}
-
 /* Waits while the queue is full and a rotation is due. Caller holds mutex. */
 static int
 stall_until_room(memtable_manager *mm, bool for_rotation, const struct timespec *deadline,
@@ -239,7 +215,7 @@ stall_until_room(memtable_manager *mm, bool for_rotation, const struct timespec 
             break;
         }
         if (!counted) {
-            clock_gettime(CLOCK_MONOTONIC, &start);
+            deadline_now(&start);
             mm->stalls++;
             counted = true;
         }
@@ -252,7 +228,7 @@ stall_until_room(memtable_manager *mm, bool for_rotation, const struct timespec 
         }
     }
     if (counted) {
-        mm->stall_micros += elapsed_micros(&start);
+        mm->stall_micros += deadline_micros_since(&start);
     }
     return rc;
 }

@@ -18,31 +18,25 @@
 
 #include "compaction.h"
 #include "compaction_picker.h"
+#include "compaction_scheduler.h"
 #include "file.h"
 #include "filename.h"
 #include "manifest.h"
 #include "status.h"
 #include "table_info.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define COMPACTION_RETRY_FIRST_MS 100
-#define COMPACTION_RETRY_MAX_MS   5000
-#define SLOWDOWN_MICROS           1000
-
 struct sstable_manager {
     char *dir;
     table_cache *tables;
     sstable_builder_options builder;
     compaction_picker_options picker;
-    bool auto_compaction;
-    int level0_slowdown_trigger;
-    int level0_stop_trigger;
+    compaction_scheduler *scheduler; /* NULL without auto_compaction */
     const logger *log;
     atomic_uint_fast64_t next_file_number;
     atomic_bool stopping;
@@ -53,22 +47,15 @@ struct sstable_manager {
     uint64_t *garbage;             /* install_mutex: files to delete after the next install */
     size_t garbage_count;
 
-    pthread_t thread; /* background compaction, when auto_compaction */
-    bool thread_started;
     pthread_mutex_t mutex; /* guards everything below */
-    pthread_cond_t
-        changed; /* the table set changed, or stop: wakes the thread and stalled writers */
     version *current;
     uint64_t log_number;
     uint64_t last_sequence;
-    bool compaction_failing;
-    lsmkv_error compaction_error;
     uint64_t flush_bytes_written;
     uint64_t compactions;
     uint64_t compaction_bytes_read;
     uint64_t compaction_bytes_written;
     lsmkv_level_stats level_counters[LSMKV_MAX_LEVELS]; /* compaction fields only */
-    uint64_t slowdowns, stalls, stall_micros;
 };
 
 /* ---- open: manifest, tables, garbage --------------------------------------- */
@@ -187,7 +174,8 @@ delete_garbage(sstable_manager *sm, const manifest_state *state)
     file_list_free(names, count);
 }
 
-static int start_compaction_thread(sstable_manager *sm, lsmkv_error *err);
+static int start_compaction_scheduler(sstable_manager *sm, const sstable_manager_options *o,
+                                      lsmkv_error *err);
 
 static sstable_manager *
 sstable_manager_alloc(const sstable_manager_options *o)
@@ -203,18 +191,10 @@ sstable_manager_alloc(const sstable_manager_options *o)
         .size_ratio = o->level_size_ratio > 1 ? o->level_size_ratio : 10,
         .max_file_bytes = o->target_file_bytes,
     };
-    sm->auto_compaction = o->auto_compaction;
-    sm->level0_slowdown_trigger = o->level0_slowdown_trigger;
-    sm->level0_stop_trigger = o->level0_stop_trigger;
     sm->log = o->log;
     for (int level = 0; level < LSMKV_MAX_LEVELS; level++) {
         buffer_init(&sm->compact_pointer[level]);
     }
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&sm->changed, &attr);
-    pthread_condattr_destroy(&attr);
     pthread_mutex_init(&sm->compaction_mutex, NULL);
     pthread_mutex_init(&sm->install_mutex, NULL);
     pthread_mutex_init(&sm->mutex, NULL);
@@ -239,7 +219,7 @@ sstable_manager_open(const sstable_manager_options *options, sstable_manager **o
     rc = open_tables(sm, &state, err);
     if (rc == LSMKV_OK) {
         delete_garbage(sm, &state);
-        rc = start_compaction_thread(sm, err);
+        rc = start_compaction_scheduler(sm, options, err);
     }
     if (rc == LSMKV_OK) {
         *out = sm;
@@ -256,19 +236,13 @@ sstable_manager_close(sstable_manager *sm)
     if (sm == NULL) {
         return;
     }
-    pthread_mutex_lock(&sm->mutex);
-    atomic_store(&sm->stopping, true);
-    pthread_cond_broadcast(&sm->changed);
-    pthread_mutex_unlock(&sm->mutex);
-    if (sm->auto_compaction && sm->thread_started) {
-        pthread_join(sm->thread, NULL);
-    }
+    atomic_store(&sm->stopping, true); /* abandons a compaction under way */
+    compaction_scheduler_stop(sm->scheduler);
     version_unref(sm->current); /* the last references: every table closes */
     table_cache_free(sm->tables);
     for (int level = 0; level < LSMKV_MAX_LEVELS; level++) {
         buffer_fini(&sm->compact_pointer[level]);
     }
-    pthread_cond_destroy(&sm->changed);
     pthread_mutex_destroy(&sm->compaction_mutex);
     pthread_mutex_destroy(&sm->install_mutex);
     pthread_mutex_destroy(&sm->mutex);
@@ -430,8 +404,8 @@ swap_version(sstable_manager *sm, table **tables, size_t count, uint64_t log_num
     sm->current = next;
     sm->log_number = log_number;
     sm->last_sequence = last_sequence;
-    pthread_cond_broadcast(&sm->changed); /* compaction may be due; stalls may be over */
     pthread_mutex_unlock(&sm->mutex);
+    compaction_scheduler_notify(sm->scheduler); /* a compaction may be due, a stall over */
     return old;
 }
 
@@ -685,146 +659,54 @@ compact_once(sstable_manager *sm, bool *did_work, lsmkv_error *err)
     return rc;
 }
 
+static int
+compact_once_callback(void *ctx, bool *did_work, lsmkv_error *err)
+{
+    return compact_once(ctx, did_work, err);
+}
+
 static bool
-compaction_due(sstable_manager *sm)
+compaction_due_callback(void *ctx)
 {
+    sstable_manager *sm = ctx;
+    version *v = sstable_manager_current(sm);
     int level;
-    return compaction_picker_score(sm->current, &sm->picker, &level) >= 1.0;
+    bool due = compaction_picker_score(v, &sm->picker, &level) >= 1.0;
+    version_unref(v);
+    return due;
 }
 
-/* Pauses the thread for ms (caller holds mutex); only stopping cuts it short. */
-static void
-wait_ms(sstable_manager *sm, long ms)
+static size_t
+level0_tables_callback(void *ctx)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += ms / 1000;
-    deadline.tv_nsec += (ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    while (!atomic_load(&sm->stopping) &&
-           pthread_cond_timedwait(&sm->changed, &sm->mutex, &deadline) != ETIMEDOUT) {
-    }
-}
-
-/* Records an attempt's outcome (caller holds mutex); a failure pauses the thread. */
-static void
-compaction_finished(sstable_manager *sm, int rc, const lsmkv_error *e, long *retry_ms)
-{
-    if (rc == LSMKV_OK || atomic_load(&sm->stopping)) {
-        sm->compaction_failing = false;
-        *retry_ms = COMPACTION_RETRY_FIRST_MS;
-        return;
-    }
-    sm->compaction_failing = true;
-    sm->compaction_error = *e;
-    pthread_cond_broadcast(&sm->changed); /* stalled writers get the error */
-    log_error(sm->log, "background compaction failed (retrying): %s", e->message);
-    wait_ms(sm, *retry_ms);
-    *retry_ms = *retry_ms * 2 > COMPACTION_RETRY_MAX_MS ? COMPACTION_RETRY_MAX_MS : *retry_ms * 2;
-}
-
-static void *
-compaction_thread_main(void *arg)
-{
-    sstable_manager *sm = arg;
-    long retry_ms = COMPACTION_RETRY_FIRST_MS;
-    pthread_mutex_lock(&sm->mutex);
-    while (!atomic_load(&sm->stopping)) {
-        if (!compaction_due(sm)) {
-            sm->compaction_failing = false; /* nothing left to fail at */
-            pthread_cond_wait(&sm->changed, &sm->mutex);
-            continue;
-        }
-        pthread_mutex_unlock(&sm->mutex);
-        lsmkv_error e = {0};
-        bool did_work;
-        int rc = compact_once(sm, &did_work, &e);
-        pthread_mutex_lock(&sm->mutex);
-        compaction_finished(sm, rc, &e, &retry_ms);
-    }
-    pthread_mutex_unlock(&sm->mutex);
-    return NULL;
+    version *v = sstable_manager_current(ctx);
+    size_t n = version_level_count(v, 0);
+    version_unref(v);
+    return n;
 }
 
 static int
-start_compaction_thread(sstable_manager *sm, lsmkv_error *err)
+start_compaction_scheduler(sstable_manager *sm, const sstable_manager_options *o, lsmkv_error *err)
 {
-    if (!sm->auto_compaction) {
+    if (!o->auto_compaction) {
         return LSMKV_OK;
     }
-    int e = pthread_create(&sm->thread, NULL, compaction_thread_main, sm);
-    if (e != 0) {
-        return status_set_errno(err, e, "start the compaction thread");
-    }
-    sm->thread_started = true;
-    return LSMKV_OK;
-}
-
-/* ---- write throttling -------------------------------------------------------- */
-
-static uint64_t
-elapsed_micros(const struct timespec *since)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)(now.tv_sec - since->tv_sec) * 1000000u +
-           (uint64_t)((now.tv_nsec - since->tv_nsec) / 1000);
-}
-
-/* Waits while level 0 is at the stop trigger. Caller holds mutex. */
-static int
-stall_on_level0(sstable_manager *sm, const struct timespec *deadline, lsmkv_error *err)
-{
-    struct timespec start;
-    bool counted = false;
-    int rc = LSMKV_OK;
-    while (rc == LSMKV_OK && !atomic_load(&sm->stopping) &&
-           version_level_count(sm->current, 0) >= (size_t)sm->level0_stop_trigger) {
-        if (sm->compaction_failing) {
-            rc = status_copy(err, &sm->compaction_error);
-            break;
-        }
-        if (!counted) {
-            clock_gettime(CLOCK_MONOTONIC, &start);
-            sm->stalls++;
-            counted = true;
-        }
-        if (deadline == NULL) {
-            pthread_cond_wait(&sm->changed, &sm->mutex);
-        } else if (pthread_cond_timedwait(&sm->changed, &sm->mutex, deadline) == ETIMEDOUT) {
-            rc = status_set(err, LSMKV_TIMED_OUT,
-                            "write stalled past its deadline: %zu level-0 tables await compaction",
-                            version_level_count(sm->current, 0));
-        }
-    }
-    if (counted) {
-        sm->stall_micros += elapsed_micros(&start);
-    }
-    return rc;
+    compaction_scheduler_options so = {
+        .compact_once = compact_once_callback,
+        .compaction_due = compaction_due_callback,
+        .level0_tables = level0_tables_callback,
+        .ctx = sm,
+        .level0_slowdown_trigger = o->level0_slowdown_trigger,
+        .level0_stop_trigger = o->level0_stop_trigger,
+        .log = o->log,
+    };
+    return compaction_scheduler_start(&so, &sm->scheduler, err);
 }
 
 int
 sstable_manager_throttle(sstable_manager *sm, const struct timespec *deadline, lsmkv_error *err)
 {
-    if (!sm->auto_compaction) {
-        return LSMKV_OK;
-    }
-    pthread_mutex_lock(&sm->mutex);
-    size_t level0 = version_level_count(sm->current, 0);
-    if (level0 >= (size_t)sm->level0_slowdown_trigger && level0 < (size_t)sm->level0_stop_trigger) {
-        /* Give compaction the CPU a little before writers must stop. */
-        sm->slowdowns++;
-        pthread_mutex_unlock(&sm->mutex);
-        struct timespec pause = {0, SLOWDOWN_MICROS * 1000L};
-        nanosleep(&pause, NULL);
-        return LSMKV_OK;
-    }
-    int rc = stall_on_level0(sm, deadline, err);
-    pthread_mutex_unlock(&sm->mutex);
-    return rc;
+    return compaction_scheduler_throttle(sm->scheduler, deadline, err);
 }
 
 /* ---- statistics -------------------------------------------------------------- */
@@ -850,9 +732,7 @@ sstable_manager_stats(sstable_manager *sm, lsmkv_stats *stats)
     stats->compactions = sm->compactions;
     stats->compaction_bytes_read = sm->compaction_bytes_read;
     stats->compaction_bytes_written = sm->compaction_bytes_written;
-    stats->write_slowdowns += sm->slowdowns;
-    stats->write_stalls += sm->stalls;
-    stats->stall_micros += sm->stall_micros;
     pthread_mutex_unlock(&sm->mutex);
+    compaction_scheduler_stats(sm->scheduler, stats);
     version_unref(v);
 }

@@ -12,9 +12,10 @@
  * Readers (get, iterators) take a reference to the current version under a
  * short mutex and do all I/O without locks.
  *
- * Compaction: with auto_compaction, a background thread compacts whenever
- * the picker (compaction_picker.h) finds a level due, and writers are slowed,
- * then stopped, while level 0 piles up (sstable_manager_throttle). A manual
+ * Compaction: with auto_compaction, a background thread (compaction_scheduler.h)
+ * compacts whenever the picker (compaction_picker.h) finds a level due, and
+ * writers are slowed, then stopped, while level 0 piles up
+ * (sstable_manager_throttle). A manual
  * compaction merges everything into one level; it waits for a running
  * background compaction and runs alongside flushes and reads.
  *

@@ -4,9 +4,9 @@
  * rotation, background flush) and the SSTable manager (tables, manifest,
  * compaction); recovery.c brings a store back at open.
  *
- * Write path (group commit, after LevelDB's writer queue): every write joins a
- * queue; the writer at its head becomes the leader, takes the writes queued
- * behind it as one group, and does for all of them, with no lock held:
+ * Write path (group commit, write_queue.h): every write joins a queue; the
+ * writer at its head becomes the leader, takes the writes queued behind it as
+ * one group, and does for all of them, with no lock held:
  *   1. back-pressure (level 0 piling up, then memtables awaiting flush) and,
  *      if the memtable is full, rotation to a new segment;
  *   2. one WAL append of every batch, then one fsync if any writer asked for it;
@@ -27,6 +27,7 @@
 
 #include "block_cache.h"
 #include "buffer.h"
+#include "deadline.h"
 #include "file.h"
 #include "filename.h"
 #include "log.h"
@@ -39,6 +40,7 @@
 #include "version.h"
 #include "wal.h"
 #include "write_batch.h"
+#include "write_queue.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -47,21 +49,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GROUP_MAX_BYTES   (1u << 20)
-#define GROUP_SMALL_BYTES (128u << 10)
-
-/* One caller waiting in the write queue. */
+/* One write (or manual flush) in the write queue. */
 typedef struct writer {
-    write_batch *batch; /* NULL: a manual flush asking for a rotation */
-    bool sync;
+    write_queue_entry entry; /* first: entries are cast back to writers */
     bool has_deadline;
     struct timespec deadline;      /* CLOCK_MONOTONIC */
-    memtable_flush_ticket *ticket; /* rotation requests: the rotated memtable */
-    bool done;
-    int rc;
-    lsmkv_error err;
-    pthread_cond_t cond;
-    struct writer *next;
+    memtable_flush_ticket *ticket; /* manual flush: the rotated memtable */
 } writer;
 
 struct lsmkv {
@@ -73,14 +66,13 @@ struct lsmkv {
     sstable_manager *sm;
     memtable_manager *mm;
 
-    pthread_mutex_t write_mutex; /* guards the queue and read_only */
-    writer *queue_head, *queue_tail;
-    bool read_only;
-    lsmkv_error read_only_error;
+    write_queue writers;
 
-    /* Touched only by the current write leader. */
+    /* Touched only by the current write leader (write_queue.h). */
     wal_writer *wal;
     buffer group_records;
+    bool read_only; /* after a failed WAL write */
+    lsmkv_error read_only_error;
 
     atomic_uint_fast64_t last_sequence; /* published: visible to reads */
     atomic_uint_fast64_t puts, deletes, gets, user_bytes, wal_bytes, wal_syncs, corruptions;
@@ -273,7 +265,7 @@ store_alloc(const char *dir, const lsmkv_options *options)
     db->lock_fd = -1;
     db->blocks =
         options->block_cache_bytes > 0 ? block_cache_new(options->block_cache_bytes) : NULL;
-    pthread_mutex_init(&db->write_mutex, NULL);
+    write_queue_init(&db->writers);
     buffer_init(&db->group_records);
     return db;
 }
@@ -329,7 +321,7 @@ lsmkv_close(lsmkv *db)
     block_cache_free(db->blocks);
     file_unlock(db->lock_fd);
     buffer_fini(&db->group_records);
-    pthread_mutex_destroy(&db->write_mutex);
+    write_queue_fini(&db->writers);
     free(db->dir);
     free(db);
     return rc;
@@ -361,7 +353,7 @@ store_rotate(lsmkv *db, memtable_flush_ticket **ticket, lsmkv_error *err)
 static int
 store_make_room(lsmkv *db, writer *w, lsmkv_error *err)
 {
-    bool manual_flush = w->batch == NULL;
+    bool manual_flush = w->entry.batch == NULL;
     const struct timespec *deadline = w->has_deadline ? &w->deadline : NULL;
     /* Level 0 piling up slows and then stops writes until compaction catches
      * up. A manual flush is not held back: it adds no data, and waiting for
@@ -383,28 +375,6 @@ store_make_room(lsmkv *db, writer *w, lsmkv_error *err)
     return LSMKV_OK;
 }
 
-/* Writers from the leader on that share its WAL write. Caller holds write_mutex. */
-static writer *
-store_build_group(writer *leader)
-{
-    size_t bytes = write_batch_contents(leader->batch).len;
-    size_t limit = bytes < GROUP_SMALL_BYTES ? bytes + GROUP_SMALL_BYTES : GROUP_MAX_BYTES;
-    writer *last = leader;
-    for (writer *w = leader->next; w != NULL; w = w->next) {
-        /* A manual flush goes alone; a sync write does not ride on a non-sync
-         * leader (the leader would pay for an fsync it did not ask for). */
-        if (w->batch == NULL || (w->sync && !leader->sync)) {
-            break;
-        }
-        bytes += write_batch_contents(w->batch).len;
-        if (bytes > limit) {
-            break;
-        }
-        last = w;
-    }
-    return last;
-}
-
 static void
 store_apply_op(void *ctx, uint64_t sequence, value_type type, slice key, slice value)
 {
@@ -413,12 +383,12 @@ store_apply_op(void *ctx, uint64_t sequence, value_type type, slice key, slice v
 
 /* Steps 2-4 for the group [first, last]. */
 static int
-store_write_group(lsmkv *db, writer *first, writer *last, lsmkv_error *err)
+store_write_group(lsmkv *db, write_queue_entry *first, write_queue_entry *last, lsmkv_error *err)
 {
     uint64_t sequence = atomic_load_explicit(&db->last_sequence, memory_order_relaxed) + 1;
     bool sync = false;
     buffer_clear(&db->group_records);
-    for (writer *w = first;; w = w->next) {
+    for (write_queue_entry *w = first;; w = w->next) {
         write_batch_set_sequence(w->batch, sequence);
         sequence += write_batch_count(w->batch);
         wal_frame_record(&db->group_records, write_batch_contents(w->batch));
@@ -437,7 +407,7 @@ store_write_group(lsmkv *db, writer *first, writer *last, lsmkv_error *err)
     }
     atomic_fetch_add_explicit(&db->wal_bytes, db->group_records.len, memory_order_relaxed);
     memtable *active = memtable_manager_active(db->mm);
-    for (writer *w = first;; w = w->next) {
+    for (write_queue_entry *w = first;; w = w->next) {
         rc = write_batch_iterate(write_batch_contents(w->batch), store_apply_op, active, err);
         assert(rc == LSMKV_OK); /* we encoded it ourselves */
         if (w == last) {
@@ -448,86 +418,45 @@ store_write_group(lsmkv *db, writer *first, writer *last, lsmkv_error *err)
     return LSMKV_OK;
 }
 
-/* Hands the result to every writer of the group and wakes the next leader. */
+/* The leader's turn: back-pressure and rotation, then the group's write. */
 static void
-store_finish_group(lsmkv *db, writer *leader, writer *last, int rc, const lsmkv_error *err,
-                   bool wal_failed)
+store_lead(lsmkv *db, writer *leader)
 {
-    pthread_mutex_lock(&db->write_mutex);
-    if (wal_failed && !db->read_only) {
-        db->read_only = true;
-        db->read_only_error = *err;
-        log_error(&db->log, "WAL write failed, the store is read-only until reopened: %s",
-                  err->message);
+    lsmkv_error e = {0};
+    int rc = LSMKV_OK;
+    write_queue_entry *last = &leader->entry;
+    if (db->read_only) {
+        rc = status_set(&e, LSMKV_READ_ONLY, "%s (after: %s); reopen the store to recover",
+                        lsmkv_status_str(LSMKV_READ_ONLY), db->read_only_error.message);
     }
-    for (;;) {
-        writer *w = db->queue_head;
-        db->queue_head = w->next;
-        if (db->queue_head == NULL) {
-            db->queue_tail = NULL;
-        }
-        w->rc = rc;
+    if (rc == LSMKV_OK) {
+        rc = store_make_room(db, leader, &e);
+    }
+    if (rc == LSMKV_OK && leader->entry.batch != NULL) {
+        last = write_queue_group(&db->writers, &leader->entry);
+        rc = store_write_group(db, &leader->entry, last, &e);
         if (rc != LSMKV_OK) {
-            w->err = *err;
-        }
-        w->done = true;
-        if (w != leader) {
-            pthread_cond_signal(&w->cond);
-        }
-        if (w == last) {
-            break;
+            /* The log's tail is unknown now: recovery decides it at reopen. */
+            db->read_only = true;
+            db->read_only_error = e;
+            log_error(&db->log, "WAL write failed, the store is read-only until reopened: %s",
+                      e.message);
         }
     }
-    if (db->queue_head != NULL) {
-        pthread_cond_signal(&db->queue_head->cond);
-    }
-    pthread_mutex_unlock(&db->write_mutex);
+    write_queue_finish(&db->writers, &leader->entry, last, rc, &e);
 }
 
-/* Runs w through the queue; returns when w is done (as leader or follower). */
+/* Runs w through the write queue; returns when it is done. */
 static int
 store_write(lsmkv *db, writer *w, lsmkv_error *err)
 {
-    pthread_cond_init(&w->cond, NULL);
-    pthread_mutex_lock(&db->write_mutex);
-    if (db->queue_tail != NULL) {
-        db->queue_tail->next = w;
-    } else {
-        db->queue_head = w;
+    if (write_queue_join(&db->writers, &w->entry)) {
+        store_lead(db, w);
     }
-    db->queue_tail = w;
-    while (!w->done && w != db->queue_head) {
-        pthread_cond_wait(&w->cond, &db->write_mutex);
+    if (w->entry.rc != LSMKV_OK) {
+        status_copy(err, &w->entry.err);
     }
-    if (!w->done) { /* leader */
-        lsmkv_error e = {0};
-        int rc = LSMKV_OK;
-        writer *last = w;
-        if (db->read_only) {
-            rc = status_set(&e, LSMKV_READ_ONLY, "%s (after: %s); reopen the store to recover",
-                            lsmkv_status_str(LSMKV_READ_ONLY), db->read_only_error.message);
-        }
-        pthread_mutex_unlock(&db->write_mutex);
-        if (rc == LSMKV_OK) {
-            rc = store_make_room(db, w, &e);
-        }
-        bool wal_failed = false;
-        if (rc == LSMKV_OK && w->batch != NULL) {
-            pthread_mutex_lock(&db->write_mutex);
-            last = store_build_group(w);
-            pthread_mutex_unlock(&db->write_mutex);
-            rc = store_write_group(db, w, last, &e);
-            wal_failed = rc != LSMKV_OK;
-        }
-        store_finish_group(db, w, last, rc, &e, wal_failed);
-    } else {
-        pthread_mutex_unlock(&db->write_mutex);
-    }
-    pthread_cond_destroy(&w->cond);
-    if (w->rc != LSMKV_OK) {
-        status_copy(err, &w->err);
-    }
-    return w->rc;
+    return w->entry.rc;
 }
 
 /* ---- put, delete, get --------------------------------------------------------------- */
@@ -549,19 +478,13 @@ static void
 writer_init(writer *w, const lsmkv *db, const lsmkv_write_options *wo, write_batch *batch)
 {
     memset(w, 0, sizeof(*w));
-    w->batch = batch;
+    w->entry.batch = batch;
     lsmkv_sync_mode mode =
         wo != NULL && wo->sync != LSMKV_SYNC_DEFAULT ? wo->sync : db->options.sync;
-    w->sync = mode == LSMKV_SYNC_ALWAYS;
+    w->entry.sync = mode == LSMKV_SYNC_ALWAYS;
     if (wo != NULL && wo->timeout_ms > 0) {
         w->has_deadline = true;
-        clock_gettime(CLOCK_MONOTONIC, &w->deadline);
-        w->deadline.tv_sec += wo->timeout_ms / 1000;
-        w->deadline.tv_nsec += (long)(wo->timeout_ms % 1000) * 1000000L;
-        if (w->deadline.tv_nsec >= 1000000000L) {
-            w->deadline.tv_sec++;
-            w->deadline.tv_nsec -= 1000000000L;
-        }
+        deadline_in_ms(&w->deadline, wo->timeout_ms);
     }
 }
 
