@@ -17,11 +17,9 @@
  * disk. If the WAL append or fsync fails, the segment's tail is unknown: the
  * store turns read-only until it is reopened (recovery then cuts the tail).
  *
- * Reads reference the memtables, then the SSTable version, and only then take
- * the published sequence as their snapshot (see store_lookup for why this
- * order); they search the memtables newest first, then the SSTables; a
- * memtable leaves the manager only after its table is installed, so nothing
- * falls between the two.
+ * Reads go through a read view (read_view.h): the memtables, the SSTable
+ * version and a snapshot sequence, taken in the order that keeps them
+ * consistent; gets search the memtables newest first, then the SSTables.
  */
 #include "lsmkv/lsmkv.h"
 
@@ -32,12 +30,11 @@
 #include "filename.h"
 #include "log.h"
 #include "memtable_manager.h"
-#include "merge_iter.h"
+#include "read_view.h"
+#include "user_iter.h"
 #include "recovery.h"
 #include "sstable_manager.h"
 #include "status.h"
-#include "user_iter.h"
-#include "version.h"
 #include "wal.h"
 #include "write_batch.h"
 #include "write_queue.h"
@@ -101,6 +98,7 @@ lsmkv_options_init(lsmkv_options *o)
     o->level_size_ratio = 10;
     o->max_key_bytes = 64u << 10;
     o->max_value_bytes = 16u << 20;
+    o->max_batch_bytes = 64u << 20;
     o->log_level = LSMKV_LOG_WARN;
 }
 
@@ -146,6 +144,7 @@ options_validate(const lsmkv_options *o, lsmkv_error *err)
         {"sstable_target_bytes", o->sstable_target_bytes, 64u << 10, 1ull << 40},
         {"max_key_bytes", o->max_key_bytes, 1, 1u << 20},
         {"max_value_bytes", o->max_value_bytes, 0, 1u << 30},
+        {"max_batch_bytes", o->max_batch_bytes, 1u << 10, 1ull << 32},
         {"log_level", (uint64_t)(int64_t)o->log_level, LSMKV_LOG_ERROR, LSMKV_LOG_DEBUG},
         {"level0_compaction_trigger", (uint64_t)(int64_t)o->level0_compaction_trigger, 1, 64},
         {"level0_slowdown_trigger", (uint64_t)(int64_t)o->level0_slowdown_trigger,
@@ -474,6 +473,19 @@ check_key(const lsmkv *db, const uint8_t *key, size_t key_len, lsmkv_error *err)
     return LSMKV_OK;
 }
 
+static int
+check_value(const lsmkv *db, const uint8_t *value, size_t value_len, lsmkv_error *err)
+{
+    if (value == NULL && value_len > 0) {
+        return status_set(err, LSMKV_INVALID_ARGUMENT, "the value is NULL");
+    }
+    if (value_len > db->options.max_value_bytes) {
+        return status_set(err, LSMKV_INVALID_ARGUMENT, "the value is %zu bytes; the limit is %zu",
+                          value_len, db->options.max_value_bytes);
+    }
+    return LSMKV_OK;
+}
+
 static void
 writer_init(writer *w, const lsmkv *db, const lsmkv_write_options *wo, write_batch *batch)
 {
@@ -508,12 +520,9 @@ lsmkv_put(lsmkv *db, const lsmkv_write_options *wo, const uint8_t *key, size_t k
     if (rc != LSMKV_OK) {
         return rc;
     }
-    if (value == NULL && value_len > 0) {
-        return status_set(err, LSMKV_INVALID_ARGUMENT, "the value is NULL");
-    }
-    if (value_len > db->options.max_value_bytes) {
-        return status_set(err, LSMKV_INVALID_ARGUMENT, "the value is %zu bytes; the limit is %zu",
-                          value_len, db->options.max_value_bytes);
+    rc = check_value(db, value, value_len, err);
+    if (rc != LSMKV_OK) {
+        return rc;
     }
     write_batch batch;
     write_batch_init(&batch);
@@ -541,35 +550,75 @@ lsmkv_delete(lsmkv *db, const lsmkv_write_options *wo, const uint8_t *key, size_
     return rc;
 }
 
-/*
- * Finds the newest version of user_key. The memtables are referenced first,
- * the table set next, and the snapshot sequence is read last. Then every write
- * at or below the snapshot is in a memtable or a table the read holds (a
- * memtable leaves the manager only after its table is installed), and a
- * version that a flush or compaction dropped was shadowed by a newer one
- * already in a table, so already published and at or below the snapshot.
- * Reading the sequence first instead lets a flush or compaction that runs in
- * between replace the version the snapshot should see with one it cannot see:
- * the read then finds an older version, or none.
- */
-static int
-store_lookup(lsmkv *db, slice user_key, lookup_result *result, lsmkv_error *err)
+/* Checks every operation of a batch before any is written. */
+typedef struct batch_check {
+    const lsmkv *db;
+    uint32_t index;
+    int rc;
+    lsmkv_error err;
+    uint64_t puts, deletes;
+} batch_check;
+
+static void
+check_batch_op(void *ctx, uint64_t sequence, value_type type, slice key, slice value)
 {
-    memtable *mems[MEMTABLE_MANAGER_MAX_IMMUTABLES + 1];
-    size_t count;
-    memtable_manager_snapshot(db->mm, mems, &count);
-    version *v = sstable_manager_current(db->sm);
-    uint64_t snapshot = atomic_load_explicit(&db->last_sequence, memory_order_acquire);
-    bool found = false;
-    for (size_t i = 0; i < count && !found; i++) {
-        found = memtable_get(mems[i], user_key, snapshot, result);
+    batch_check *c = ctx;
+    int rc = check_key(c->db, key.data, key.len, &c->err);
+    if (rc == LSMKV_OK && type == VALUE_TYPE_VALUE) {
+        rc = check_value(c->db, value.data, value.len, &c->err);
     }
-    int rc = found ? LSMKV_OK : version_get(v, user_key, snapshot, result, err);
-    version_unref(v);
-    for (size_t i = 0; i < count; i++) {
-        memtable_unref(mems[i]);
+    if (rc != LSMKV_OK && c->rc == LSMKV_OK) {
+        c->rc = rc;
+        status_set(&c->err, rc, "batch operation %" PRIu32 ": %s", c->index, c->err.message);
+    }
+    c->index++;
+    *(type == VALUE_TYPE_VALUE ? &c->puts : &c->deletes) += 1;
+}
+
+int
+lsmkv_write(lsmkv *db, const lsmkv_write_options *wo, const lsmkv_batch *public_batch,
+            lsmkv_error *err)
+{
+    write_batch *batch = write_batch_of(public_batch);
+    if (write_batch_count(batch) == 0) {
+        return LSMKV_OK;
+    }
+    size_t bytes = write_batch_contents(batch).len;
+    if (bytes > db->options.max_batch_bytes) {
+        return status_set(err, LSMKV_INVALID_ARGUMENT, "the batch is %zu bytes; the limit is %zu",
+                          bytes, db->options.max_batch_bytes);
+    }
+    batch_check check = {.db = db};
+    int rc = write_batch_iterate(write_batch_contents(batch), check_batch_op, &check, err);
+    if (rc == LSMKV_OK && check.rc != LSMKV_OK) {
+        rc = status_copy(err, &check.err);
+    }
+    if (rc == LSMKV_OK) {
+        rc = store_write_batch(db, wo, batch, err);
+    }
+    if (rc == LSMKV_OK) {
+        atomic_fetch_add_explicit(&db->puts, check.puts, memory_order_relaxed);
+        atomic_fetch_add_explicit(&db->deletes, check.deletes, memory_order_relaxed);
     }
     return rc;
+}
+
+static void
+store_view(lsmkv *db, read_view *view)
+{
+    read_view_acquire(view, db->mm, db->sm, &db->last_sequence);
+}
+
+/* A lookup's answer as the public API gives it: the value handed over, no copy. */
+static void
+take_value(lookup_result *result, uint8_t **value_out, size_t *value_len, bool *found)
+{
+    *found = result->found && result->type == VALUE_TYPE_VALUE;
+    if (*found) {
+        *value_out = result->value.data != NULL ? result->value.data : xmalloc(1);
+        *value_len = result->value.len;
+        buffer_init(&result->value);
+    }
 }
 
 int
@@ -583,15 +632,12 @@ lsmkv_get(lsmkv *db, const uint8_t *key, size_t key_len, uint8_t **value_out, si
     atomic_fetch_add_explicit(&db->gets, 1, memory_order_relaxed);
     lookup_result result;
     lookup_result_init(&result);
-    rc = store_lookup(db, slice_make(key, key_len), &result, err);
+    read_view view;
+    store_view(db, &view);
+    rc = read_view_get(&view, slice_make(key, key_len), &result, err);
+    read_view_release(&view);
     if (rc == LSMKV_OK) {
-        *found = result.found && result.type == VALUE_TYPE_VALUE;
-        if (*found) {
-            /* Hand the result's buffer over instead of copying the value again. */
-            *value_out = result.value.data != NULL ? result.value.data : xmalloc(1);
-            *value_len = result.value.len;
-            buffer_init(&result.value);
-        }
+        take_value(&result, value_out, value_len, found);
     } else if (rc == LSMKV_CORRUPTION) {
         atomic_fetch_add_explicit(&db->corruptions, 1, memory_order_relaxed);
     }
@@ -599,92 +645,52 @@ lsmkv_get(lsmkv *db, const uint8_t *key, size_t key_len, uint8_t **value_out, si
     return rc;
 }
 
-/* ---- iterators ------------------------------------------------------------------------ */
+int
+lsmkv_multi_get(lsmkv *db, size_t count, const uint8_t *const *keys, const size_t *key_lens,
+                lsmkv_value *values, lsmkv_error *err)
+{
+    for (size_t i = 0; i < count; i++) {
+        int rc = check_key(db, keys[i], key_lens[i], err);
+        if (rc != LSMKV_OK) {
+            return status_set(err, rc, "key %zu: %s", i, err != NULL ? err->message : "");
+        }
+    }
+    atomic_fetch_add_explicit(&db->gets, count, memory_order_relaxed);
+    memset(values, 0, count * sizeof(*values));
+    read_view view;
+    store_view(db, &view); /* one view: every key at the same point in time */
+    lookup_result result;
+    lookup_result_init(&result);
+    int rc = LSMKV_OK;
+    for (size_t i = 0; i < count && rc == LSMKV_OK; i++) {
+        lookup_result_reset(&result);
+        rc = read_view_get(&view, slice_make(keys[i], key_lens[i]), &result, err);
+        if (rc == LSMKV_OK) {
+            take_value(&result, &values[i].value, &values[i].value_len, &values[i].found);
+        }
+    }
+    read_view_release(&view);
+    lookup_result_fini(&result);
+    if (rc != LSMKV_OK) {
+        atomic_fetch_add_explicit(&db->corruptions, rc == LSMKV_CORRUPTION, memory_order_relaxed);
+        for (size_t i = 0; i < count; i++) {
+            free(values[i].value);
+            values[i] = (lsmkv_value){0};
+        }
+    }
+    return rc;
+}
 
-/* The public handle is the user iterator itself. */
-struct lsmkv_iterator {
-    iterator *it;
-};
+/* ---- iterators ------------------------------------------------------------------------ */
 
 int
 lsmkv_iterator_new(lsmkv *db, lsmkv_iterator **it_out, lsmkv_error *err)
 {
-    /* The order of store_lookup: memtables, then tables, then the snapshot. */
-    memtable *mems[MEMTABLE_MANAGER_MAX_IMMUTABLES + 1];
-    size_t count;
-    memtable_manager_snapshot(db->mm, mems, &count);
-    version *v = sstable_manager_current(db->sm);
-    uint64_t snapshot = atomic_load_explicit(&db->last_sequence, memory_order_acquire);
-
-    /* One flat merge: each memtable, each level-0 table, each deeper level. */
-    iterator **children =
-        xcalloc(count + version_table_count(v) + LSMKV_MAX_LEVELS, sizeof(*children));
-    for (size_t i = 0; i < count; i++) {
-        children[i] = memtable_iterator_new(mems[i]);
-        memtable_unref(mems[i]);
-    }
-    size_t n = count + version_iterators(v, children + count);
-    version_unref(v);
-    lsmkv_iterator *handle = xmalloc(sizeof(*handle));
-    handle->it = user_iterator_new(merge_iterator_new(children, n), snapshot);
-    free(children);
-    *it_out = handle;
+    read_view view;
+    store_view(db, &view);
+    *it_out = user_iterator_handle(read_view_iterator_new(&view));
+    read_view_release(&view);
     return LSMKV_OK;
-}
-
-void
-lsmkv_iterator_free(lsmkv_iterator *it)
-{
-    if (it != NULL) {
-        iterator_free(it->it);
-        free(it);
-    }
-}
-
-void
-lsmkv_iterator_seek_to_first(lsmkv_iterator *it)
-{
-    iterator_seek_to_first(it->it);
-}
-
-void
-lsmkv_iterator_seek(lsmkv_iterator *it, const uint8_t *key, size_t key_len)
-{
-    iterator_seek(it->it, slice_make(key, key_len));
-}
-
-bool
-lsmkv_iterator_valid(const lsmkv_iterator *it)
-{
-    return iterator_valid(it->it);
-}
-
-void
-lsmkv_iterator_next(lsmkv_iterator *it)
-{
-    iterator_next(it->it);
-}
-
-const uint8_t *
-lsmkv_iterator_key(const lsmkv_iterator *it, size_t *len)
-{
-    slice key = iterator_key(it->it);
-    *len = key.len;
-    return key.data;
-}
-
-const uint8_t *
-lsmkv_iterator_value(const lsmkv_iterator *it, size_t *len)
-{
-    slice value = iterator_value(it->it);
-    *len = value.len;
-    return value.data;
-}
-
-int
-lsmkv_iterator_status(const lsmkv_iterator *it, lsmkv_error *err)
-{
-    return iterator_status(it->it, err);
 }
 
 /* ---- flush, compact, stats ------------------------------------------------------------ */

@@ -130,3 +130,72 @@ user_iterator_new(iterator *internal, uint64_t snapshot)
     buffer_init(&u->seek_key);
     return &u->base;
 }
+
+/* ---- the public face: lsmkv_iterator (lsmkv.h) ---------------------------------- */
+
+struct lsmkv_iterator {
+    iterator *it;
+};
+
+lsmkv_iterator *
+user_iterator_handle(iterator *it)
+{
+    lsmkv_iterator *handle = xmalloc(sizeof(*handle));
+    handle->it = it;
+    return handle;
+}
+
+void
+lsmkv_iterator_free(lsmkv_iterator *it)
+{
+    if (it != NULL) {
+        iterator_free(it->it);
+        free(it);
+    }
+}
+
+void
+lsmkv_iterator_seek_to_first(lsmkv_iterator *it)
+{
+    iterator_seek_to_first(it->it);
+}
+
+void
+lsmkv_iterator_seek(lsmkv_iterator *it, const uint8_t *key, size_t key_len)
+{
+    iterator_seek(it->it, slice_make(key, key_len));
+}
+
+bool
+lsmkv_iterator_valid(const lsmkv_iterator *it)
+{
+    return iterator_valid(it->it);
+}
+
+void
+lsmkv_iterator_next(lsmkv_iterator *it)
+{
+    iterator_next(it->it);
+}
+
+const uint8_t *
+lsmkv_iterator_key(const lsmkv_iterator *it, size_t *len)
+{
+    slice key = iterator_key(it->it);
+    *len = key.len;
+    return key.data;
+}
+
+const uint8_t *
+lsmkv_iterator_value(const lsmkv_iterator *it, size_t *len)
+{
+    slice value = iterator_value(it->it);
+    *len = value.len;
+    return value.data;
+}
+
+int
+lsmkv_iterator_status(const lsmkv_iterator *it, lsmkv_error *err)
+{
+    return iterator_status(it->it, err);
+}

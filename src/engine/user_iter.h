@@ -15,4 +15,7 @@
  */
 iterator *user_iterator_new(iterator *internal, uint64_t snapshot);
 
+/* Wraps a user iterator (ownership passes) as the public lsmkv_iterator. */
+lsmkv_iterator *user_iterator_handle(iterator *it);
+
 #endif

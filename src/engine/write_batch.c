@@ -12,6 +12,7 @@
 #include "status.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <inttypes.h>
 
 #define WRITE_BATCH_COUNT_OFFSET 8
@@ -191,4 +192,64 @@ write_batch_iterate(slice contents, write_batch_op_fn fn, void *ctx, lsmkv_error
         fn(ctx, sequence + i, op.type, op.key, op.value);
     }
     return LSMKV_OK;
+}
+
+/* ---- the public face: lsmkv_batch (lsmkv.h) ------------------------------------- */
+
+struct lsmkv_batch {
+    write_batch batch;
+};
+
+lsmkv_batch *
+lsmkv_batch_new(void)
+{
+    lsmkv_batch *b = xmalloc(sizeof(*b));
+    write_batch_init(&b->batch);
+    return b;
+}
+
+void
+lsmkv_batch_free(lsmkv_batch *b)
+{
+    if (b != NULL) {
+        write_batch_fini(&b->batch);
+        free(b);
+    }
+}
+
+void
+lsmkv_batch_clear(lsmkv_batch *b)
+{
+    write_batch_clear(&b->batch);
+}
+
+void
+lsmkv_batch_put(lsmkv_batch *b, const uint8_t *key, size_t key_len, const uint8_t *value,
+                size_t value_len)
+{
+    write_batch_put(&b->batch, slice_make(key, key_len), slice_make(value, value_len));
+}
+
+void
+lsmkv_batch_delete(lsmkv_batch *b, const uint8_t *key, size_t key_len)
+{
+    write_batch_delete(&b->batch, slice_make(key, key_len));
+}
+
+size_t
+lsmkv_batch_count(const lsmkv_batch *b)
+{
+    return write_batch_count(&b->batch);
+}
+
+size_t
+lsmkv_batch_size(const lsmkv_batch *b)
+{
+    return write_batch_contents(&b->batch).len;
+}
+
+write_batch *
+write_batch_of(const lsmkv_batch *b)
+{
+    return (write_batch *)&b->batch;
 }

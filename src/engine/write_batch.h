@@ -61,4 +61,11 @@ bool write_batch_decode_header(slice contents, uint64_t *sequence, uint32_t *cou
  */
 int write_batch_iterate(slice contents, write_batch_op_fn fn, void *ctx, lsmkv_error *err);
 
+/*
+ * The write batch inside a public lsmkv_batch (lsmkv.h), which is this same
+ * component's face to library users. The store sets its sequence when it
+ * writes it, hence the non-const result.
+ */
+write_batch *write_batch_of(const lsmkv_batch *b);
+
 #endif

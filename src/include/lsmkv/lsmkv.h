@@ -127,6 +127,7 @@ typedef struct lsmkv_options {
                                       the one above (default 10) */
     size_t max_key_bytes;          /* default 64 KiB */
     size_t max_value_bytes;        /* default 16 MiB */
+    size_t max_batch_bytes;        /* largest lsmkv_write batch (default 64 MiB) */
     lsmkv_log_level log_level;     /* default LSMKV_LOG_WARN */
     lsmkv_log_fn log_fn;           /* NULL: lines go to stderr */
     void *log_ctx;
@@ -254,6 +255,50 @@ LSMKV_API int lsmkv_put(lsmkv *db, const lsmkv_write_options *wo, const uint8_t 
 /* Deletes key by writing a tombstone; deleting a missing key is OK. */
 LSMKV_API int lsmkv_delete(lsmkv *db, const lsmkv_write_options *wo, const uint8_t *key,
                            size_t key_len, lsmkv_error *err);
+
+/* ---- atomic batches -------------------------------------------------------------
+ * A batch of puts and deletes applied atomically: one WAL record and one range
+ * of sequence numbers, so after a crash either all of it is there or none, and
+ * no reader ever sees part of it. Later operations on the same key win.
+ */
+typedef struct lsmkv_batch lsmkv_batch;
+
+LSMKV_API lsmkv_batch *lsmkv_batch_new(void);
+/* NULL is a no-op. */
+LSMKV_API void lsmkv_batch_free(lsmkv_batch *batch);
+/* Empties the batch for reuse. */
+LSMKV_API void lsmkv_batch_clear(lsmkv_batch *batch);
+/* Adds an operation (copied). Keys and values are checked by lsmkv_write. */
+LSMKV_API void lsmkv_batch_put(lsmkv_batch *batch, const uint8_t *key, size_t key_len,
+                               const uint8_t *value, size_t value_len);
+LSMKV_API void lsmkv_batch_delete(lsmkv_batch *batch, const uint8_t *key, size_t key_len);
+/* Operations in the batch. */
+LSMKV_API size_t lsmkv_batch_count(const lsmkv_batch *batch);
+/* Bytes the batch takes in the WAL (compared with max_batch_bytes). */
+LSMKV_API size_t lsmkv_batch_size(const lsmkv_batch *batch);
+
+/*
+ * Applies every operation of batch atomically. Every key and value is checked
+ * first: one bad operation (empty or oversize key, oversize value) or a batch
+ * over max_batch_bytes fails the whole batch with LSMKV_INVALID_ARGUMENT naming
+ * it, and nothing is written. An empty batch succeeds and writes nothing.
+ */
+LSMKV_API int lsmkv_write(lsmkv *db, const lsmkv_write_options *wo, const lsmkv_batch *batch,
+                          lsmkv_error *err);
+
+/* One answer of lsmkv_multi_get: value is malloc'd (free with lsmkv_free) when found. */
+typedef struct lsmkv_value {
+    bool found;
+    uint8_t *value;
+    size_t value_len;
+} lsmkv_value;
+
+/*
+ * Reads count keys at one consistent point in time into values[0..count). On
+ * failure nothing is handed out (values are left empty).
+ */
+LSMKV_API int lsmkv_multi_get(lsmkv *db, size_t count, const uint8_t *const *keys,
+                              const size_t *key_lens, lsmkv_value *values, lsmkv_error *err);
 
 /*
  * Reads key. On LSMKV_OK, *found tells whether it exists; if it does, *value_out
