@@ -84,9 +84,11 @@ LSMKV_CLIENT_API const char *lsmkv_client_status_str(int code);
  * `message` is the server's Status.message (or the code's default message when
  * the server gave none), or a local explanation for transport failures:
  *   UNAVAILABLE        not connected to the server within the timeout, or the
- *                      connection closed before the answer (the server
- *                      stopped, or dropped a request over its
- *                      --max-message-size); the request may have been applied
+ *                      connection closed before the answer: the server stopped
+ *                      or restarted (a call made before the client noticed the
+ *                      old connection close fails so), or it dropped a request
+ *                      over its --max-message-size; the request may have been
+ *                      applied. The client reconnects by itself.
  *   DEADLINE_EXCEEDED  sent, but no answer within the timeout
  *   RESOURCE_EXHAUSTED a request over the options' max_message_size (not sent)
  *   INTERNAL           an answer that is not a valid RpcResponse / message
