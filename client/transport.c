@@ -246,7 +246,7 @@ static int
 map_failure(transport *t, int rv, step failed_at, uint32_t timeout_ms, lsmkv_client_error *err)
 {
     if (rv == NNG_ETIMEDOUT && failed_at == STEP_SEND) {
-        if (atomic_load(&t->connections) == 0) {
+        if (atomic_load(&t->connections) <= 0) {
             return error_set(err, LSMKV_CLIENT_UNAVAILABLE,
                              "cannot reach lsmkv-server at %s: not connected within %u ms (is "
                              "the server running?)",
