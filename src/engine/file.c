@@ -1,5 +1,6 @@
 #include "file.h"
 
+#include "file_power_loss.h"
 #include "status.h"
 
 #include <dirent.h>
@@ -16,9 +17,11 @@
 
 #define FILE_WRITER_BUFFER_BYTES (64 * 1024)
 
-/* The hook is set by single-threaded test code before the store runs. */
+/* The hooks are set by single-threaded test code before the store runs. */
 static file_fault_fn fault_fn;
 static void *fault_ctx;
+static file_short_write_fn short_write_fn;
+static void *short_write_ctx;
 
 void
 file_set_fault_hook(file_fault_fn fn, void *ctx)
@@ -27,11 +30,30 @@ file_set_fault_hook(file_fault_fn fn, void *ctx)
     fault_fn = fn;
 }
 
+void
+file_set_short_write_hook(file_short_write_fn fn, void *ctx)
+{
+    short_write_ctx = ctx;
+    short_write_fn = fn;
+}
+
 /* Returns the errno a test wants this operation to fail with, or 0. */
 static int
 fault_check(file_op op, const char *path)
 {
     return fault_fn != NULL ? fault_fn(fault_ctx, op, path) : 0;
+}
+
+/*
+ * Enters a call that changes files: the fault hook, then the power-loss
+ * tracker (file_power_loss.h), whose lock is then held until file_power_loss_leave.
+ * Returns 0, or the errno to fail the call with (no lock held then).
+ */
+static int
+op_begin(file_op op, const char *path)
+{
+    int injected = fault_check(op, path);
+    return injected != 0 ? injected : file_power_loss_enter();
 }
 
 /* ---- writer ----------------------------------------------------------------- */
@@ -46,14 +68,20 @@ struct file_writer {
 int
 file_writer_open(const char *path, bool exclusive, file_writer **out, lsmkv_error *err)
 {
-    int injected = fault_check(FILE_OP_OPEN, path);
+    int injected = op_begin(FILE_OP_OPEN, path);
     if (injected) {
         return status_set_errno(err, injected, "create %s", path);
     }
+    bool existed = file_power_loss_tracking() && access(path, F_OK) == 0;
     int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC);
     int fd = open(path, flags, 0644);
+    int e = errno;
+    if (fd >= 0 && file_power_loss_tracking()) {
+        file_power_loss_opened(path, existed);
+    }
+    file_power_loss_leave();
     if (fd < 0) {
-        return status_set_errno(err, errno, "create %s", path);
+        return status_set_errno(err, e, "create %s", path);
     }
     file_writer *w = xcalloc(1, sizeof(*w));
     w->fd = fd;
@@ -63,6 +91,23 @@ file_writer_open(const char *path, bool exclusive, file_writer **out, lsmkv_erro
     return LSMKV_OK;
 }
 
+int
+file_write_all_raw(int fd, const uint8_t *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 static int
 write_fully(int fd, const char *path, const uint8_t *data, size_t len, lsmkv_error *err)
 {
@@ -70,16 +115,24 @@ write_fully(int fd, const char *path, const uint8_t *data, size_t len, lsmkv_err
     if (injected) {
         return status_set_errno(err, injected, "write %s", path);
     }
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return status_set_errno(err, errno, "write %s", path);
-        }
-        data += n;
-        len -= (size_t)n;
+    size_t allowed = len;
+    int short_error = 0;
+    if (short_write_fn != NULL) {
+        allowed = short_write_fn(short_write_ctx, path, len, &short_error);
+        allowed = allowed < len ? allowed : len;
+    }
+    injected = file_power_loss_enter();
+    if (injected) {
+        return status_set_errno(err, injected, "write %s", path);
+    }
+    int e = file_write_all_raw(fd, data, allowed);
+    file_power_loss_leave();
+    if (e != 0) {
+        return status_set_errno(err, e, "write %s", path);
+    }
+    if (allowed < len) {
+        return status_set_errno(err, short_error != 0 ? short_error : ENOSPC,
+                                "write %s: %zu of %zu bytes written", path, allowed, len);
     }
     return LSMKV_OK;
 }
@@ -123,12 +176,18 @@ file_writer_sync(file_writer *w, lsmkv_error *err)
     if (rc != LSMKV_OK) {
         return rc;
     }
-    int injected = fault_check(FILE_OP_SYNC, w->path);
+    int injected = op_begin(FILE_OP_SYNC, w->path);
     if (injected) {
         return status_set_errno(err, injected, "fsync %s", w->path);
     }
-    if (fdatasync(w->fd) != 0) {
-        return status_set_errno(err, errno, "fsync %s", w->path);
+    int e = fdatasync(w->fd) != 0 ? errno : 0;
+    struct stat st;
+    if (e == 0 && file_power_loss_tracking() && fstat(w->fd, &st) == 0) {
+        file_power_loss_synced(w->path, (uint64_t)st.st_size);
+    }
+    file_power_loss_leave();
+    if (e != 0) {
+        return status_set_errno(err, e, "fsync %s", w->path);
     }
     return LSMKV_OK;
 }
@@ -331,12 +390,21 @@ file_write_atomic(const char *dir, const char *name, const char *temp_name, cons
 int
 file_rename(const char *from, const char *to, lsmkv_error *err)
 {
-    int injected = fault_check(FILE_OP_RENAME, to);
+    int injected = op_begin(FILE_OP_RENAME, to);
     if (injected) {
         return status_set_errno(err, injected, "rename %s to %s", from, to);
     }
-    if (rename(from, to) != 0) {
-        return status_set_errno(err, errno, "rename %s to %s", from, to);
+    buffer old;
+    buffer_init(&old);
+    bool had_old = file_power_loss_tracking() && file_power_loss_durable_bytes(to, &old);
+    int e = rename(from, to) != 0 ? errno : 0;
+    if (e == 0 && file_power_loss_tracking()) {
+        file_power_loss_renamed(from, to, had_old, &old);
+    }
+    file_power_loss_leave();
+    buffer_fini(&old);
+    if (e != 0) {
+        return status_set_errno(err, e, "rename %s to %s", from, to);
     }
     return LSMKV_OK;
 }
@@ -344,12 +412,21 @@ file_rename(const char *from, const char *to, lsmkv_error *err)
 int
 file_remove(const char *path, lsmkv_error *err)
 {
-    int injected = fault_check(FILE_OP_REMOVE, path);
+    int injected = op_begin(FILE_OP_REMOVE, path);
     if (injected) {
         return status_set_errno(err, injected, "remove %s", path);
     }
-    if (unlink(path) != 0 && errno != ENOENT) {
-        return status_set_errno(err, errno, "remove %s", path);
+    buffer old;
+    buffer_init(&old);
+    bool had_old = file_power_loss_tracking() && file_power_loss_durable_bytes(path, &old);
+    int e = unlink(path) != 0 ? errno : 0;
+    if (e == 0 && had_old) {
+        file_power_loss_removed(path, &old);
+    }
+    file_power_loss_leave();
+    buffer_fini(&old);
+    if (e != 0 && e != ENOENT) {
+        return status_set_errno(err, e, "remove %s", path);
     }
     return LSMKV_OK;
 }
@@ -357,41 +434,92 @@ file_remove(const char *path, lsmkv_error *err)
 int
 file_truncate(const char *path, uint64_t size, lsmkv_error *err)
 {
-    int injected = fault_check(FILE_OP_TRUNCATE, path);
+    int injected = op_begin(FILE_OP_TRUNCATE, path);
     if (injected) {
         return status_set_errno(err, injected, "truncate %s", path);
     }
     int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return status_set_errno(err, errno, "open %s", path);
-    }
     int rc = LSMKV_OK;
-    if (ftruncate(fd, (off_t)size) != 0) {
+    if (fd < 0) {
+        rc = status_set_errno(err, errno, "open %s", path);
+    } else if (ftruncate(fd, (off_t)size) != 0) {
         rc = status_set_errno(err, errno, "truncate %s", path);
     } else if (fsync(fd) != 0) {
         rc = status_set_errno(err, errno, "fsync %s", path);
+    } else if (file_power_loss_tracking()) {
+        file_power_loss_synced(path, size);
     }
-    close(fd);
+    if (fd >= 0) {
+        close(fd);
+    }
+    file_power_loss_leave();
     return rc;
 }
 
 int
 file_sync_dir(const char *dir, lsmkv_error *err)
 {
-    int injected = fault_check(FILE_OP_SYNC_DIR, dir);
+    int injected = op_begin(FILE_OP_SYNC_DIR, dir);
     if (injected) {
         return status_set_errno(err, injected, "fsync directory %s", dir);
     }
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return status_set_errno(err, errno, "open directory %s", dir);
-    }
     int rc = LSMKV_OK;
-    if (fsync(fd) != 0) {
+    if (fd < 0) {
+        rc = status_set_errno(err, errno, "open directory %s", dir);
+    } else if (fsync(fd) != 0) {
         rc = status_set_errno(err, errno, "fsync directory %s", dir);
+    } else if (file_power_loss_tracking()) {
+        file_power_loss_dir_synced(dir);
     }
-    close(fd);
+    if (fd >= 0) {
+        close(fd);
+    }
+    file_power_loss_leave();
     return rc;
+}
+
+void
+file_parent_dir(const char *path, char *out)
+{
+    snprintf(out, PATH_MAX, "%s", path);
+    size_t len = strlen(out);
+    while (len > 1 && out[len - 1] == '/') {
+        out[--len] = '\0';
+    }
+    char *slash = strrchr(out, '/');
+    if (slash == NULL) {
+        snprintf(out, PATH_MAX, ".");
+        return;
+    }
+    while (slash > out && slash[-1] == '/') {
+        slash--;
+    }
+    slash[slash == out ? 1 : 0] = '\0'; /* "/name" is in "/" */
+}
+
+/* Creates one directory (EEXIST is fine) and, if it was new, syncs its parent. */
+static int
+mkdir_one(const char *path, lsmkv_error *err)
+{
+    int injected = file_power_loss_enter();
+    if (injected) {
+        return status_set_errno(err, injected, "create directory %s", path);
+    }
+    int e = mkdir(path, 0755) != 0 ? errno : 0;
+    if (e == 0 && file_power_loss_tracking()) {
+        file_power_loss_created_dir(path);
+    }
+    file_power_loss_leave();
+    if (e == EEXIST) {
+        return LSMKV_OK;
+    }
+    if (e != 0) {
+        return status_set_errno(err, e, "create directory %s", path);
+    }
+    char parent[PATH_MAX];
+    file_parent_dir(path, parent);
+    return file_sync_dir(parent, err);
 }
 
 int
@@ -404,18 +532,20 @@ file_mkdir(const char *dir, lsmkv_error *err)
     if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path)) {
         return status_set(err, LSMKV_INVALID_ARGUMENT, "directory name too long: %s", dir);
     }
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/') {
+    int rc = LSMKV_OK;
+    for (char *p = path + 1; *p && rc == LSMKV_OK; p++) {
+        if (*p != '/' || p[-1] == '/') {
             continue;
         }
         *p = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-            return status_set_errno(err, errno, "create directory %s", path);
-        }
+        rc = mkdir_one(path, err);
         *p = '/';
     }
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-        return status_set_errno(err, errno, "create directory %s", path);
+    if (rc == LSMKV_OK) {
+        rc = mkdir_one(path, err);
+    }
+    if (rc != LSMKV_OK) {
+        return rc;
     }
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {

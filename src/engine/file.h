@@ -32,6 +32,76 @@ typedef int (*file_fault_fn)(void *ctx, file_op op, const char *path);
 /* Installs (or with NULL removes) the process-wide hook. Not for production. */
 void file_set_fault_hook(file_fault_fn fn, void *ctx);
 
+/*
+ * Short writes, as a disk that fills up in the middle of a write: called
+ * before each write handed to the OS (after the fault hook let it through),
+ * with its length. Returning n < len writes only the first n bytes for real
+ * and then fails the write with *error (an errno value; ENOSPC if left 0);
+ * returning len or more lets the write through whole.
+ */
+typedef size_t (*file_short_write_fn)(void *ctx, const char *path, size_t len, int *error);
+
+/* Installs (or with NULL removes) the process-wide short-write hook. Not for production. */
+void file_set_short_write_hook(file_short_write_fn fn, void *ctx);
+
+/* ---- power-loss simulation (tests only) -------------------------------------
+ *
+ * While tracking is on, this layer remembers what a power cut would keep, and
+ * file_power_loss_simulate rolls a directory tree back to exactly that. The
+ * model is what POSIX promises (and ext4 or xfs keep), nothing more:
+ *
+ *  - Data. A file keeps its bytes up to its size at its last
+ *    file_writer_sync or file_truncate; bytes appended since are lost. A file
+ *    (re)opened with file_writer_open counts as empty until it is synced.
+ *    Files that existed when tracking began, or that this layer never wrote,
+ *    count as synced whole. (The engine only appends to and truncates files,
+ *    so "the first n bytes" describes every state a file can be in.)
+ *  - Names. A creation (file_writer_open, file_mkdir), a rename
+ *    (file_rename, file_write_atomic) or a removal (file_remove) changes a
+ *    directory, and survives only once that directory is synced with
+ *    file_sync_dir (for a rename: the directory of the new name). Syncing a
+ *    file does not make its name durable. Undoing a change: a created file
+ *    or directory disappears (a directory with everything in it); a renamed
+ *    file goes back to its old name, and the new name gets back what it held
+ *    before (if anything); a removed file comes back with its durable bytes.
+ *  - The cut. file_power_loss_simulate stops the machine: from then on
+ *    every call that would change a file (open for writing, write, sync,
+ *    rename, remove, truncate, directory sync, mkdir) fails with EIO and
+ *    changes nothing, until file_power_loss_end. So a store still running
+ *    when the power goes can write nothing more; close it (its calls fail),
+ *    end tracking, and open it again as after a reboot. Every tracked call
+ *    holds the tracker's lock across its syscall, so the cut falls wholly
+ *    before or wholly after each call, whatever thread makes it; the cut may
+ *    be made from inside a fault hook (the hooked call then fails with EIO).
+ *
+ * With seed 0 every unsynced byte and every unsynced directory change is
+ * lost (the harshest outcome). With another seed, chosen pseudo-randomly
+ * from it, each file keeps a prefix of its unsynced tail (pages written back
+ * before the cut), and the oldest few unsynced directory changes survive in
+ * the order they were made (a journal committed up to some point).
+ *
+ * Not modelled: bytes persisted out of order or as garbage; directory
+ * changes made without this layer (the LOCK file, test code); ".", ".." or
+ * symbolic links in names (directories are compared as the strings the
+ * engine uses, "dir" for "dir/name"). Tracking costs a lock and some copying
+ * per call: tests only. Production pays one NULL check per call.
+ */
+
+/* Starts tracking (power on, everything on disk now counts as durable). Call
+ * while no store is open: no other thread may be inside this layer. */
+void file_power_loss_begin(void);
+
+/*
+ * Rolls every file and directory under dir back to what would survive a power
+ * cut now (see above), then turns the power off. LSMKV_INVALID_ARGUMENT if
+ * tracking is off or the power is already off; an I/O code if the rollback
+ * itself fails.
+ */
+int file_power_loss_simulate(const char *dir, uint64_t seed, lsmkv_error *err);
+
+/* Stops tracking and turns the power back on. Call while no store is open. */
+void file_power_loss_end(void);
+
 /* ---- append-only writer ---------------------------------------------------- */
 
 typedef struct file_writer file_writer;
@@ -102,7 +172,10 @@ int file_remove(const char *path, lsmkv_error *err);
 /* Truncates path to size and fsyncs it. */
 int file_truncate(const char *path, uint64_t size, lsmkv_error *err);
 int file_sync_dir(const char *dir, lsmkv_error *err);
-/* Creates dir (and missing parents). An existing directory is OK. */
+/*
+ * Creates dir (and missing parents), fsyncing the parent of each directory it
+ * creates so that the new name survives power loss. An existing directory is OK.
+ */
 int file_mkdir(const char *dir, lsmkv_error *err);
 bool file_exists(const char *path);
 

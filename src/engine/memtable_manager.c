@@ -200,19 +200,30 @@ memtable_manager_active_is_full(memtable_manager *mm)
     return memtable_approximate_bytes(mm->active) >= mm->memtable_bytes;
 }
 
-/* Waits while the queue is full and a rotation is due. Caller holds mutex. */
+/*
+ * Waits while the queue is full and a rotation is due. While flushing fails,
+ * a writer gets the error at once; a manual flush (for_rotation) first asks
+ * the thread to retry now, as waiting for a flush does, and fails only if
+ * that attempt fails too. Caller holds mutex.
+ */
 static int
 stall_until_room(memtable_manager *mm, bool for_rotation, const struct timespec *deadline,
                  lsmkv_error *err)
 {
     struct timespec start;
-    bool counted = false;
+    bool counted = false, retry_asked = false;
+    uint64_t attempts_at_ask = 0;
     int rc = LSMKV_OK;
     while (rc == LSMKV_OK && mm->queued >= mm->max_immutables &&
            (for_rotation || memtable_manager_active_is_full(mm))) {
-        if (mm->failing) {
+        if (mm->failing && (!for_rotation || (retry_asked && mm->attempts > attempts_at_ask))) {
             rc = status_copy(err, &mm->last_error);
             break;
+        }
+        if (mm->failing && !retry_asked) {
+            retry_asked = true;
+            attempts_at_ask = mm->attempts;
+            pthread_cond_signal(&mm->work);
         }
         if (!counted) {
             deadline_now(&start);

@@ -82,8 +82,10 @@ bool memtable_manager_active_is_full(memtable_manager *mm);
  * before a manual flush's rotation (for_rotation: wait until the queue has
  * room whatever the active memtable's size). deadline may be NULL (no limit),
  * else CLOCK_MONOTONIC. Returns LSMKV_OK when there is room, the flush error
- * while flushes fail, LSMKV_TIMED_OUT past the deadline. After LSMKV_OK the
- * queue holds fewer than max_immutables memtables if the active one is full.
+ * while flushes fail (for_rotation: first the thread retries at once, and the
+ * error comes only if that attempt fails too), LSMKV_TIMED_OUT past the
+ * deadline. After LSMKV_OK the queue holds fewer than max_immutables
+ * memtables if the active one is full.
  */
 int memtable_manager_make_room(memtable_manager *mm, bool for_rotation,
                                const struct timespec *deadline, lsmkv_error *err);

@@ -183,6 +183,8 @@ block_ref_fini(const sstable_reader *r, block_ref *ref)
     buffer_fini(&ref->owned);
 }
 
+static int check_index(const sstable_reader *r, lsmkv_error *err);
+
 /* Footer, then properties, index and bloom blocks. */
 static int
 load_metadata(sstable_reader *r, lsmkv_error *err)
@@ -215,6 +217,9 @@ load_metadata(sstable_reader *r, lsmkv_error *err)
     if (rc == LSMKV_OK) {
         rc = block_new(&contents, r->path, footer.index.offset, &r->index, err);
         r->index_offset = footer.index.offset;
+    }
+    if (rc == LSMKV_OK) {
+        rc = check_index(r, err);
     }
     if (rc == LSMKV_OK && footer.bloom.size > 0) {
         rc = read_block(r, footer.bloom, &r->bloom, NULL, err);
@@ -297,6 +302,43 @@ decode_index_value(const sstable_reader *r, slice value, sstable_handle *h, lsmk
         return status_set(err, LSMKV_CORRUPTION, "%s: malformed block handle in index", r->path);
     }
     return LSMKV_OK;
+}
+
+/*
+ * The index must name its data blocks in file order, each inside the file and
+ * none overlapping the one before: then an offset names exactly one block,
+ * as the block cache (keyed by file and offset) assumes. An index that passed
+ * its checksum but breaks this (a writer bug, a crafted file) would otherwise
+ * let a cached block answer for another one: it is refused at open instead.
+ */
+static int
+check_index(const sstable_reader *r, lsmkv_error *err)
+{
+    block_cursor c;
+    int rc = block_cursor_init(&c, block_contents(r->index), r->path, r->index_offset, err);
+    uint64_t previous_end = 0;
+    if (rc == LSMKV_OK) {
+        block_cursor_seek_to_first(&c);
+    }
+    while (rc == LSMKV_OK && block_cursor_valid(&c)) {
+        sstable_handle h;
+        rc = decode_index_value(r, block_cursor_value(&c), &h, err);
+        if (rc == LSMKV_OK) {
+            rc = check_handle(r, h, err);
+        }
+        if (rc == LSMKV_OK && h.offset < previous_end) {
+            rc = status_set(err, LSMKV_CORRUPTION,
+                            "%s: index names a block at offset %llu, inside the block before it",
+                            r->path, (unsigned long long)h.offset);
+        }
+        previous_end = h.offset + h.size + SSTABLE_BLOCK_TRAILER;
+        block_cursor_next(&c);
+    }
+    if (rc == LSMKV_OK) {
+        rc = block_cursor_status(&c, err);
+    }
+    block_cursor_fini(&c);
+    return rc;
 }
 
 /*

@@ -14,8 +14,9 @@
  *   4. publishing the group's last sequence, which makes it visible to reads.
  * Followers sleep until the leader marks them done. A write is acknowledged
  * only after steps 2 and 3, so under sync=always every acknowledged write is on
- * disk. If the WAL append or fsync fails, the segment's tail is unknown: the
- * store turns read-only until it is reopened (recovery then cuts the tail).
+ * disk. If the WAL append or fsync fails (or the fsync of a full segment at
+ * rotation), the segment's tail is unknown: the store turns read-only until
+ * it is reopened (recovery then cuts the tail).
  *
  * Reads go through a read view (read_view.h): the memtables, the SSTable
  * version and a snapshot sequence, taken in the order that keeps them
@@ -328,29 +329,39 @@ lsmkv_close(lsmkv *db)
 
 /* ---- the write leader's work ------------------------------------------------------ */
 
-/* Starts a new WAL segment and memtable; the full one goes to the flush queue. */
+/*
+ * Starts a new WAL segment and memtable; the full one goes to the flush queue.
+ * The full segment is synced whole before the next one is created: once a
+ * newer segment exists, recovery takes a bad record in an older one for damage
+ * (an error), not for a torn tail, so no older segment may have an unsynced
+ * tail by then. If that sync fails, the segment's tail is in doubt as after a
+ * failed group write: *wal_failed is set and the store turns read-only.
+ */
 static int
-store_rotate(lsmkv *db, memtable_flush_ticket **ticket, lsmkv_error *err)
+store_rotate(lsmkv *db, memtable_flush_ticket **ticket, bool *wal_failed, lsmkv_error *err)
 {
+    int rc = wal_writer_sync(db->wal, err);
+    if (rc != LSMKV_OK) {
+        *wal_failed = true;
+        return rc;
+    }
     uint64_t number = sstable_manager_new_file_number(db->sm);
     char path[FILENAME_PATH_MAX];
     filename_wal(path, db->dir, number);
     wal_writer *fresh;
-    int rc = wal_writer_open(path, &fresh, err);
+    rc = wal_writer_open(path, &fresh, err);
     if (rc != LSMKV_OK) {
         return rc; /* nothing changed: writes go on in the current segment */
     }
-    /* The finished segment is synced whole, so recovery can tell damage in an
-     * older segment (an error) from a torn tail of the newest (cut off). */
-    rc = wal_writer_close(db->wal, true, err);
+    rc = wal_writer_close(db->wal, false, err);
     db->wal = fresh;
     memtable_manager_rotate(db->mm, number, ticket);
     return rc;
 }
 
-/* Step 1: back-pressure, then rotation when due. */
+/* Step 1: back-pressure, then rotation when due (see store_rotate for wal_failed). */
 static int
-store_make_room(lsmkv *db, writer *w, lsmkv_error *err)
+store_make_room(lsmkv *db, writer *w, bool *wal_failed, lsmkv_error *err)
 {
     bool manual_flush = w->entry.batch == NULL;
     const struct timespec *deadline = w->has_deadline ? &w->deadline : NULL;
@@ -366,10 +377,10 @@ store_make_room(lsmkv *db, writer *w, lsmkv_error *err)
     }
     if (manual_flush) {
         bool empty = memtable_entries(memtable_manager_active(db->mm)) == 0;
-        return empty ? LSMKV_OK : store_rotate(db, &w->ticket, err);
+        return empty ? LSMKV_OK : store_rotate(db, &w->ticket, wal_failed, err);
     }
     if (memtable_manager_active_is_full(db->mm)) {
-        return store_rotate(db, NULL, err);
+        return store_rotate(db, NULL, wal_failed, err);
     }
     return LSMKV_OK;
 }
@@ -428,19 +439,21 @@ store_lead(lsmkv *db, writer *leader)
         rc = status_set(&e, LSMKV_READ_ONLY, "%s (after: %s); reopen the store to recover",
                         lsmkv_status_str(LSMKV_READ_ONLY), db->read_only_error.message);
     }
+    bool wal_failed = false;
     if (rc == LSMKV_OK) {
-        rc = store_make_room(db, leader, &e);
+        rc = store_make_room(db, leader, &wal_failed, &e);
     }
     if (rc == LSMKV_OK && leader->entry.batch != NULL) {
         last = write_queue_group(&db->writers, &leader->entry);
         rc = store_write_group(db, &leader->entry, last, &e);
-        if (rc != LSMKV_OK) {
-            /* The log's tail is unknown now: recovery decides it at reopen. */
-            db->read_only = true;
-            db->read_only_error = e;
-            log_error(&db->log, "WAL write failed, the store is read-only until reopened: %s",
-                      e.message);
-        }
+        wal_failed = rc != LSMKV_OK;
+    }
+    if (wal_failed) {
+        /* The log's tail is unknown now: recovery decides it at reopen. */
+        db->read_only = true;
+        db->read_only_error = e;
+        log_error(&db->log, "WAL write failed, the store is read-only until reopened: %s",
+                  e.message);
     }
     write_queue_finish(&db->writers, &leader->entry, last, rc, &e);
 }

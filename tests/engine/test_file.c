@@ -27,6 +27,7 @@ static int
 teardown_dir(void **state)
 {
     file_set_fault_hook(NULL, NULL);
+    file_set_short_write_hook(NULL, NULL);
     test_remove_dir(*state);
     return 0;
 }
@@ -813,6 +814,59 @@ test_fault_hook_filters_by_path(void **state)
     assert_int_equal(file_writer_close(wa, &err), LSMKV_OK);
 }
 
+/* Lets `allow` bytes of the next write through, then fails it with `error`. */
+typedef struct short_plan {
+    size_t allow;
+    int error;
+    size_t seen_len; /* the length of the write that was cut */
+    int cuts;
+} short_plan;
+
+static size_t
+short_hook(void *ctx, const char *path, size_t len, int *error)
+{
+    short_plan *plan = ctx;
+    plan->seen_len = len;
+    plan->cuts++;
+    *error = plan->error;
+    return plan->allow;
+}
+
+static void
+test_short_write_writes_part_then_fails(void **state)
+{
+    const char *dir = *state;
+    PATH_IN(path, dir, "000001.wal");
+    file_writer *w;
+    lsmkv_error err = {0};
+    assert_int_equal(file_writer_open(path, true, &w, &err), LSMKV_OK);
+    assert_int_equal(file_writer_append(w, "0123456789abcdef", 16, &err), LSMKV_OK);
+    short_plan plan = {.allow = 10, .error = EIO};
+    file_set_short_write_hook(short_hook, &plan);
+    assert_int_equal(file_writer_flush(w, &err), LSMKV_IO_ERROR);
+    assert_message_contains(&err, path);
+    assert_message_contains(&err, "10 of 16 bytes written");
+    assert_message_contains(&err, strerror(EIO));
+    assert_int_equal(plan.seen_len, 16);
+    assert_file_contents(path, "0123456789", 10); /* the part really reached the file */
+
+    /* The default error is ENOSPC; a large append is cut the same way. */
+    plan = (short_plan){.allow = 70000};
+    uint8_t *big = pattern(100000, 3);
+    assert_int_equal(file_writer_append(w, big, 100000, &err), LSMKV_NO_SPACE);
+    assert_message_contains(&err, "70000 of 100000 bytes written");
+    assert_int_equal(test_file_size(path), 10 + 70000);
+
+    /* Allowing the whole length (or more) lets the write through. */
+    plan = (short_plan){.allow = SIZE_MAX};
+    assert_int_equal(file_writer_append(w, big, 100000, &err), LSMKV_OK);
+    assert_int_equal(plan.cuts, 1);
+    file_set_short_write_hook(NULL, NULL);
+    assert_int_equal(file_writer_close(w, &err), LSMKV_OK);
+    assert_int_equal(test_file_size(path), 10 + 70000 + 100000);
+    free(big);
+}
+
 #define DIR_TEST(name) cmocka_unit_test_setup_teardown(name, setup_dir, teardown_dir)
 
 static void __attribute__((noinline)) dirty_stack(void)
@@ -866,6 +920,7 @@ main(void)
         DIR_TEST(test_fault_on_sync_dir_after_rename),
         DIR_TEST(test_fault_on_remove_and_truncate),
         DIR_TEST(test_fault_hook_filters_by_path),
+        DIR_TEST(test_short_write_writes_part_then_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -767,7 +767,7 @@ test_corrupt_table_block_fails_only_its_reads(void **state)
             continue;
         }
         assert_int_equal(rc, LSMKV_OK);
-        uint64_t id;
+        uint64_t id = 0;
         assert_true(found && parse_value(v, len, key, &id));
         assert_int_equal(id, key + 1);
         lsmkv_free(v);

@@ -649,6 +649,53 @@ test_damaged_metadata_blocks(void **state)
     sstable_reader_free(open_reader(f->path));
 }
 
+/*
+ * An index whose checksum holds but whose handles overlap (a writer bug, a
+ * crafted file) is refused at open: otherwise a block cached under one
+ * offset would answer reads meant for another block (found by fuzzing).
+ */
+static void
+test_overlapping_index_handles_are_corruption(void **state)
+{
+    fixture *f = *state;
+    build_numbered(f->path, 100, 256, 10, NULL);
+    sstable_footer footer = read_footer(f->path);
+    buffer file;
+    buffer_init(&file);
+    assert_int_equal(file_read_all(f->path, &file, NULL), LSMKV_OK);
+    uint8_t *index = file.data + footer.index.offset;
+    block_cursor c;
+    assert_int_equal(block_cursor_init(&c, slice_make(index, (size_t)footer.index.size), f->path,
+                                       footer.index.offset, NULL),
+                     LSMKV_OK);
+    block_cursor_seek_to_first(&c);
+    sstable_handle first, second;
+    assert_true(sstable_handle_decode(block_cursor_value(&c), &first));
+    block_cursor_next(&c);
+    assert_true(block_cursor_valid(&c));
+    size_t at = (size_t)(block_cursor_value(&c).data - file.data);
+    assert_true(sstable_handle_decode(block_cursor_value(&c), &second));
+    block_cursor_fini(&c);
+    /* The second handle's offset becomes 128 (the same two varint bytes
+     * long): inside the first block. The index's own checksum is made to match. */
+    assert_true(second.offset >= 128 && second.offset < 16384 && first.size > 128);
+    file.data[at] = 0x80;
+    file.data[at + 1] = 0x01;
+    encode_fixed32(index + footer.index.size + 1,
+                   sstable_block_checksum(index, (size_t)footer.index.size + 1));
+    FILE *fp = fopen(f->path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(file.data, 1, file.len, fp), file.len);
+    fclose(fp);
+    buffer_fini(&file);
+
+    assert_open_corrupt(f->path);
+    sstable_reader *r = NULL;
+    lsmkv_error err = {0};
+    assert_int_equal(sstable_reader_open(f->path, &r, &err), LSMKV_CORRUPTION);
+    assert_non_null(strstr(err.message, "inside the block before it"));
+}
+
 /* Random damage anywhere in the file: every call answers, none crashes. */
 static void
 test_random_damage_never_crashes(void **state)
@@ -973,6 +1020,7 @@ main(void)
         T(test_damaged_footer),
         T(test_truncated_file),
         T(test_damaged_metadata_blocks),
+        T(test_overlapping_index_handles_are_corruption),
         T(test_random_damage_never_crashes),
         T(test_builder_refuses_existing_file),
         T(test_abandon_removes_file),
