@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # lsmkv developer entry point. The two commands a new user needs:
 #
-#   ./tools/dev.sh run    install what is missing, build, start lsmkv on its defaults
+#   ./tools/dev.sh run    install what is missing, build, start lsmkv-server on its
+#                         defaults (tcp://127.0.0.1:7420, ./lsmkv-data); extra
+#                         arguments go to lsmkv-server (see --help)
 #   ./tools/dev.sh test   install what is missing, build, run the whole test suite:
 #                         plain build, then AddressSanitizer+UBSan, then the
 #                         concurrency tests under ThreadSanitizer
@@ -74,13 +76,15 @@ cmd_test() {
 cmd_run() {
     install_missing
     build build
-    say "starting the engine demo (a short benchmark) in ./lsmkv-data"
-    exec ./build/tools/bench/lsmkv-bench --db=./lsmkv-data --num=100000 \
-        --benchmarks=fillrandom,readrandom
+    say "starting lsmkv-server (Ctrl-C stops it)"
+    exec ./build/src/server/lsmkv-server "$@"
 }
 
 case "${1:-}" in
-run) cmd_run ;;
+run)
+    shift
+    cmd_run "$@"
+    ;;
 test) cmd_test ;;
 *)
     echo "usage: $0 run|test" >&2

@@ -1,0 +1,54 @@
+/*
+ * The KV service of proto/lsmkv/v1/kv.proto: one handler per RPC. A handler
+ * validates its request (empty or oversize key or value, unknown enum values)
+ * before touching the store, calls the store, and fills the response.
+ *
+ * The handlers sit in protobuf-c's generated service struct; rpc.c reaches
+ * them only through the generic ProtobufCService (method lookup by name in the
+ * service descriptor, then service->invoke), never by name in a switch.
+ * Handlers run on the server's worker threads, never on nng's callback
+ * threads, since a write may wait for an fsync or a stalled store.
+ */
+#ifndef LSMKV_SERVER_KV_SERVICE_H
+#define LSMKV_SERVER_KV_SERVICE_H
+
+#include "log.h"
+#include "lsmkv/lsmkv.h"
+
+#include <protobuf-c/protobuf-c.h>
+
+#include <stdint.h>
+
+typedef struct kv_service kv_service;
+
+typedef struct kv_service_options {
+    size_t max_key_bytes; /* the store's limits (lsmkv_options), checked before the store */
+    size_t max_value_bytes;
+    const logger *log; /* may be NULL */
+} kv_service_options;
+
+/*
+ * One call. The closure_data given to service->invoke must point to a kv_call
+ * (it may be the first member of the caller's larger struct). A handler that
+ * succeeds calls the closure with its response; one that fails fills err
+ * (an engine code and a readable message) and calls the closure with NULL.
+ * Handlers call the closure exactly once, before they return.
+ */
+typedef struct kv_call {
+    uint32_t timeout_ms; /* what is left of the caller's deadline; 0: none */
+    lsmkv_error err;
+} kv_call;
+
+/* Serves db (borrowed; it must outlive the service). */
+kv_service *kv_service_new(lsmkv *db, const kv_service_options *options);
+
+/* NULL is a no-op. */
+void kv_service_free(kv_service *svc);
+
+/* The generic service for dispatch: its descriptor names the service and its methods. */
+ProtobufCService *kv_service_base(kv_service *svc);
+
+/* Counts one answered RPC (any method, any status) for the Stats RPC. Thread-safe. */
+void kv_service_count_answer(kv_service *svc, bool ok);
+
+#endif

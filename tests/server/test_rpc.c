@@ -1,0 +1,980 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "test_support.h"
+
+#include "file.h"
+#include "rpc.h"
+
+#include "lsmkv/v1/kv.pb-c.h"
+#include "lsmkv/v1/rpc.pb-c.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Small limits so that the boundaries are cheap to test. */
+#define MAX_KEY   1024
+#define MAX_VALUE (64 * 1024)
+
+#define KV(method) "/lsmkv.v1.KV/" method
+
+enum {
+    OK = LSMKV__V1__CODE__OK,
+    INVALID_ARGUMENT = LSMKV__V1__CODE__INVALID_ARGUMENT,
+    DEADLINE_EXCEEDED = LSMKV__V1__CODE__DEADLINE_EXCEEDED,
+    RESOURCE_EXHAUSTED = LSMKV__V1__CODE__RESOURCE_EXHAUSTED,
+    FAILED_PRECONDITION = LSMKV__V1__CODE__FAILED_PRECONDITION,
+    UNIMPLEMENTED = LSMKV__V1__CODE__UNIMPLEMENTED,
+    UNAVAILABLE = LSMKV__V1__CODE__UNAVAILABLE,
+    DATA_LOSS = LSMKV__V1__CODE__DATA_LOSS,
+};
+
+typedef struct fixture {
+    char *dir;
+    lsmkv *db;
+    rpc *r;
+    logger log;
+    char log_text[8192]; /* what rpc logged at WARN and above */
+} fixture;
+
+/* One answer, decoded. */
+typedef struct answer {
+    int code;          /* the status in the envelope */
+    char message[512]; /* its message */
+    uint8_t *payload;  /* malloc'd copy of the response payload */
+    size_t payload_len;
+} answer;
+
+/* ---- fixture ---------------------------------------------------------------------------- */
+
+static void
+quiet(void *ctx, lsmkv_log_level level, const char *line)
+{
+}
+
+static void
+capture_log(void *ctx, lsmkv_log_level level, const char *line)
+{
+    fixture *fx = ctx;
+    size_t used = strlen(fx->log_text);
+    snprintf(fx->log_text + used, sizeof(fx->log_text) - used, "%s\n", line);
+}
+
+static void
+fixture_open(fixture *fx, const lsmkv_options *custom)
+{
+    lsmkv_options o;
+    if (custom != NULL) {
+        o = *custom;
+    } else {
+        lsmkv_options_init(&o);
+    }
+    o.max_key_bytes = MAX_KEY;
+    o.max_value_bytes = MAX_VALUE;
+    o.log_fn = quiet;
+    lsmkv_error err;
+    if (lsmkv_open(fx->dir, &o, &fx->db, &err) != LSMKV_OK) {
+        fail_msg("open %s: %s", fx->dir, err.message);
+    }
+    fx->log = (logger){.level = LSMKV_LOG_WARN, .fn = capture_log, .ctx = fx};
+    rpc_options ro = {.max_key_bytes = MAX_KEY, .max_value_bytes = MAX_VALUE, .log = &fx->log};
+    fx->r = rpc_new(fx->db, &ro);
+}
+
+static void
+fixture_close(fixture *fx)
+{
+    rpc_free(fx->r);
+    fx->r = NULL;
+    assert_int_equal(lsmkv_close(fx->db), LSMKV_OK);
+    fx->db = NULL;
+}
+
+static int
+setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof(*fx));
+    fx->dir = test_make_temp_dir("rpc");
+    fixture_open(fx, NULL);
+    *state = fx;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture *fx = *state;
+    file_set_fault_hook(NULL, NULL);
+    if (fx->r != NULL) {
+        rpc_free(fx->r);
+    }
+    lsmkv_close(fx->db);
+    test_remove_dir(fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* ---- calling rpc_handle ---------------------------------------------------------------- */
+
+typedef struct sink {
+    uint8_t *bytes;
+    size_t len;
+    int calls;
+} sink;
+
+static uint8_t *
+sink_reserve(void *ctx, size_t size)
+{
+    sink *s = ctx;
+    s->calls++;
+    s->bytes = malloc(size ? size : 1);
+    s->len = size;
+    return s->bytes;
+}
+
+/* Hands len raw bytes to rpc_handle as if received at received_ns; decodes the answer. */
+static answer
+call_bytes_at(fixture *fx, const uint8_t *bytes, size_t len, uint64_t received_ns)
+{
+    sink s = {0};
+    rpc_reply reply = {.reserve = sink_reserve, .ctx = &s};
+    int code = rpc_handle(fx->r, bytes, len, received_ns, &reply);
+    assert_int_equal(s.calls, 1); /* exactly one answer per request */
+    Lsmkv__V1__RpcResponse *resp = lsmkv__v1__rpc_response__unpack(NULL, s.len, s.bytes);
+    assert_non_null(resp); /* every answer is a well-formed envelope */
+    assert_non_null(resp->status);
+    answer a = {.code = resp->status->code};
+    assert_int_equal(code, a.code);
+    snprintf(a.message, sizeof(a.message), "%s", resp->status->message);
+    if (a.code == OK) {
+        assert_string_equal(a.message, "");
+    } else {
+        assert_true(strlen(a.message) > 0); /* failures say why */
+        assert_int_equal(resp->payload.len, 0);
+    }
+    a.payload_len = resp->payload.len;
+    a.payload = malloc(a.payload_len ? a.payload_len : 1);
+    if (a.payload_len > 0) {
+        memcpy(a.payload, resp->payload.data, a.payload_len);
+    }
+    lsmkv__v1__rpc_response__free_unpacked(resp, NULL);
+    free(s.bytes);
+    return a;
+}
+
+static answer
+call_bytes(fixture *fx, const uint8_t *bytes, size_t len)
+{
+    return call_bytes_at(fx, bytes, len, rpc_clock_ns());
+}
+
+/* Packs an envelope around raw payload bytes (malloc'd; *len_out its size). */
+static uint8_t *
+envelope(const char *method, const uint8_t *payload, size_t payload_len, uint32_t timeout_ms,
+         size_t *len_out)
+{
+    Lsmkv__V1__RpcRequest req = LSMKV__V1__RPC_REQUEST__INIT;
+    req.method = (char *)method;
+    req.payload.data = (uint8_t *)payload;
+    req.payload.len = payload_len;
+    req.timeout_ms = timeout_ms;
+    size_t len = lsmkv__v1__rpc_request__get_packed_size(&req);
+    uint8_t *bytes = malloc(len ? len : 1);
+    lsmkv__v1__rpc_request__pack(&req, bytes);
+    *len_out = len;
+    return bytes;
+}
+
+/* Calls method with a request message (NULL: an empty payload). */
+static answer
+call_at(fixture *fx, const char *method, const ProtobufCMessage *msg, uint32_t timeout_ms,
+        uint64_t received_ns)
+{
+    size_t payload_len = msg ? protobuf_c_message_get_packed_size(msg) : 0;
+    uint8_t *payload = malloc(payload_len ? payload_len : 1);
+    if (msg != NULL) {
+        protobuf_c_message_pack(msg, payload);
+    }
+    size_t len;
+    uint8_t *bytes = envelope(method, payload, payload_len, timeout_ms, &len);
+    answer a = call_bytes_at(fx, bytes, len, received_ns);
+    free(bytes);
+    free(payload);
+    return a;
+}
+
+static answer
+call(fixture *fx, const char *method, const ProtobufCMessage *msg)
+{
+    return call_at(fx, method, msg, 0, rpc_clock_ns());
+}
+
+static void
+answer_fini(answer *a)
+{
+    free(a->payload);
+    a->payload = NULL;
+}
+
+static void
+expect_code(answer a, int code, const char *needle)
+{
+    if (a.code != code) {
+        fail_msg("expected code %d, got %d: %s", code, a.code, a.message);
+    }
+    if (needle != NULL && strstr(a.message, needle) == NULL) {
+        fail_msg("message '%s' lacks '%s'", a.message, needle);
+    }
+    answer_fini(&a);
+}
+
+/* ---- typed calls --------------------------------------------------------------------------- */
+
+static answer
+put_at(fixture *fx, const void *key, size_t key_len, const void *value, size_t value_len,
+       uint32_t timeout_ms, uint64_t received_ns)
+{
+    Lsmkv__V1__PutRequest req = LSMKV__V1__PUT_REQUEST__INIT;
+    req.key.data = (uint8_t *)key;
+    req.key.len = key_len;
+    req.value.data = (uint8_t *)value;
+    req.value.len = value_len;
+    return call_at(fx, KV("Put"), &req.base, timeout_ms, received_ns);
+}
+
+static answer
+put(fixture *fx, const void *key, size_t key_len, const void *value, size_t value_len)
+{
+    return put_at(fx, key, key_len, value, value_len, 0, rpc_clock_ns());
+}
+
+/* Puts and expects OK; returns the sequence. */
+static uint64_t
+put_ok(fixture *fx, const char *key, const char *value)
+{
+    answer a = put(fx, key, strlen(key), value, strlen(value));
+    assert_int_equal(a.code, OK);
+    Lsmkv__V1__PutResponse *resp = lsmkv__v1__put_response__unpack(NULL, a.payload_len, a.payload);
+    assert_non_null(resp);
+    uint64_t seq = resp->sequence;
+    lsmkv__v1__put_response__free_unpacked(resp, NULL);
+    answer_fini(&a);
+    return seq;
+}
+
+static answer
+get(fixture *fx, const void *key, size_t key_len)
+{
+    Lsmkv__V1__GetRequest req = LSMKV__V1__GET_REQUEST__INIT;
+    req.key.data = (uint8_t *)key;
+    req.key.len = key_len;
+    return call(fx, KV("Get"), &req.base);
+}
+
+/* Gets key, expecting OK; returns found and (if found) checks the value. */
+static bool
+get_check(fixture *fx, const void *key, size_t key_len, const void *value, size_t value_len)
+{
+    answer a = get(fx, key, key_len);
+    if (a.code != OK) {
+        fail_msg("Get failed with %d: %s", a.code, a.message);
+    }
+    Lsmkv__V1__GetResponse *resp = lsmkv__v1__get_response__unpack(NULL, a.payload_len, a.payload);
+    assert_non_null(resp);
+    bool found = resp->found;
+    if (found && value != NULL) {
+        assert_int_equal(resp->value.len, value_len);
+        if (value_len > 0) {
+            assert_memory_equal(resp->value.data, value, value_len);
+        }
+    }
+    if (!found) {
+        assert_int_equal(resp->value.len, 0);
+    }
+    lsmkv__v1__get_response__free_unpacked(resp, NULL);
+    answer_fini(&a);
+    return found;
+}
+
+static bool
+found_str(fixture *fx, const char *key)
+{
+    return get_check(fx, key, strlen(key), NULL, 0);
+}
+
+static uint64_t
+store_puts(fixture *fx)
+{
+    lsmkv_stats stats;
+    lsmkv_get_stats(fx->db, &stats);
+    return stats.puts + stats.deletes;
+}
+
+/* ---- each method's success --------------------------------------------------------------- */
+
+static void
+test_put_then_get_binary_key_and_value(void **state)
+{
+    fixture *fx = *state;
+    const uint8_t key[] = {0x00, 'k', 0xff, 0x00, 0x80};
+    const uint8_t value[] = {0x00, 0x01, 0x00, 0xfe, 0xff, 0x00};
+    answer a = put(fx, key, sizeof(key), value, sizeof(value));
+    assert_int_equal(a.code, OK);
+    answer_fini(&a);
+    assert_true(get_check(fx, key, sizeof(key), value, sizeof(value)));
+    /* A key that differs only after a NUL byte is another key. */
+    const uint8_t other[] = {0x00, 'k', 0xff, 0x00, 0x81};
+    assert_false(get_check(fx, other, sizeof(other), NULL, 0));
+}
+
+static void
+test_put_returns_increasing_sequences(void **state)
+{
+    fixture *fx = *state;
+    uint64_t s1 = put_ok(fx, "a", "1");
+    uint64_t s2 = put_ok(fx, "b", "2");
+    uint64_t s3 = put_ok(fx, "a", "3");
+    assert_true(s1 >= 1);
+    assert_true(s2 > s1);
+    assert_true(s3 > s2);
+    assert_true(get_check(fx, "a", 1, "3", 1)); /* newest wins */
+}
+
+static void
+test_get_missing_key_is_ok_with_found_false(void **state)
+{
+    fixture *fx = *state;
+    assert_false(found_str(fx, "never-written"));
+}
+
+static void
+test_put_empty_value_is_found_empty(void **state)
+{
+    fixture *fx = *state;
+    answer a = put(fx, "e", 1, NULL, 0);
+    assert_int_equal(a.code, OK);
+    answer_fini(&a);
+    assert_true(get_check(fx, "e", 1, "", 0));
+}
+
+static void
+test_delete_hides_the_key_and_missing_delete_is_ok(void **state)
+{
+    fixture *fx = *state;
+    uint64_t seq = put_ok(fx, "d", "v");
+    Lsmkv__V1__DeleteRequest del = LSMKV__V1__DELETE_REQUEST__INIT;
+    del.key.data = (uint8_t *)"d";
+    del.key.len = 1;
+    answer a = call(fx, KV("Delete"), &del.base);
+    assert_int_equal(a.code, OK);
+    Lsmkv__V1__DeleteResponse *resp =
+        lsmkv__v1__delete_response__unpack(NULL, a.payload_len, a.payload);
+    assert_non_null(resp);
+    assert_true(resp->sequence > seq);
+    lsmkv__v1__delete_response__free_unpacked(resp, NULL);
+    answer_fini(&a);
+    assert_false(found_str(fx, "d"));
+    del.key.data = (uint8_t *)"nothing-here";
+    del.key.len = strlen("nothing-here");
+    expect_code(call(fx, KV("Delete"), &del.base), OK, NULL);
+}
+
+static void
+test_put_and_delete_honour_sync_modes(void **state)
+{
+    fixture *fx = *state;
+    Lsmkv__V1__SyncMode modes[] = {LSMKV__V1__SYNC_MODE__SYNC_DEFAULT,
+                                   LSMKV__V1__SYNC_MODE__SYNC_ALWAYS,
+                                   LSMKV__V1__SYNC_MODE__SYNC_NONE};
+    for (size_t i = 0; i < 3; i++) {
+        Lsmkv__V1__PutRequest req = LSMKV__V1__PUT_REQUEST__INIT;
+        req.key.data = (uint8_t *)"s";
+        req.key.len = 1;
+        req.sync = modes[i];
+        expect_code(call(fx, KV("Put"), &req.base), OK, NULL);
+        Lsmkv__V1__DeleteRequest del = LSMKV__V1__DELETE_REQUEST__INIT;
+        del.key = req.key;
+        del.sync = modes[i];
+        expect_code(call(fx, KV("Delete"), &del.base), OK, NULL);
+    }
+}
+
+static void
+test_largest_key_and_value_are_accepted(void **state)
+{
+    fixture *fx = *state;
+    uint8_t *key = malloc(MAX_KEY);
+    uint8_t *value = malloc(MAX_VALUE);
+    test_rng rng;
+    test_rng_init(&rng, test_seed());
+    test_rng_bytes(&rng, key, MAX_KEY);
+    test_rng_bytes(&rng, value, MAX_VALUE);
+    answer a = put(fx, key, MAX_KEY, value, MAX_VALUE);
+    assert_int_equal(a.code, OK);
+    answer_fini(&a);
+    /* A large answer is packed straight into the reply, in one piece. */
+    assert_true(get_check(fx, key, MAX_KEY, value, MAX_VALUE));
+    free(key);
+    free(value);
+}
+
+/* Decodes a FlushResponse/CompactResponse's tables and checks them against expectations. */
+static void
+check_table(const Lsmkv__V1__TableInfo *t, uint64_t entries, const char *min_key,
+            const char *max_key)
+{
+    assert_true(t->id > 0);
+    assert_true(t->size_bytes > 0);
+    assert_int_equal(t->entries, entries);
+    assert_true(t->max_sequence > 0);
+    assert_int_equal(t->min_key.len, strlen(min_key));
+    assert_memory_equal(t->min_key.data, min_key, strlen(min_key));
+    assert_int_equal(t->max_key.len, strlen(max_key));
+    assert_memory_equal(t->max_key.data, max_key, strlen(max_key));
+}
+
+static Lsmkv__V1__FlushResponse *
+flush(fixture *fx)
+{
+    Lsmkv__V1__FlushRequest req = LSMKV__V1__FLUSH_REQUEST__INIT;
+    answer a = call(fx, KV("Flush"), &req.base);
+    assert_int_equal(a.code, OK);
+    Lsmkv__V1__FlushResponse *resp =
+        lsmkv__v1__flush_response__unpack(NULL, a.payload_len, a.payload);
+    assert_non_null(resp);
+    answer_fini(&a);
+    return resp;
+}
+
+static void
+test_flush_answers_the_table_written(void **state)
+{
+    fixture *fx = *state;
+    put_ok(fx, "m", "1");
+    put_ok(fx, "c", "2");
+    put_ok(fx, "x", "3");
+    Lsmkv__V1__FlushResponse *resp = flush(fx);
+    assert_int_equal(resp->n_tables, 1);
+    check_table(resp->tables[0], 3, "c", "x");
+    assert_int_equal(resp->tables[0]->level, 0);
+    lsmkv__v1__flush_response__free_unpacked(resp, NULL);
+    /* Nothing left in the memtable: nothing written. */
+    resp = flush(fx);
+    assert_int_equal(resp->n_tables, 0);
+    lsmkv__v1__flush_response__free_unpacked(resp, NULL);
+    assert_true(get_check(fx, "c", 1, "2", 1)); /* now read from the table */
+}
+
+static Lsmkv__V1__CompactResponse *
+compact(fixture *fx)
+{
+    Lsmkv__V1__CompactRequest req = LSMKV__V1__COMPACT_REQUEST__INIT;
+    answer a = call(fx, KV("Compact"), &req.base);
+    assert_int_equal(a.code, OK);
+    Lsmkv__V1__CompactResponse *resp =
+        lsmkv__v1__compact_response__unpack(NULL, a.payload_len, a.payload);
+    assert_non_null(resp);
+    answer_fini(&a);
+    return resp;
+}
+
+static void
+test_compact_answers_inputs_and_outputs(void **state)
+{
+    fixture *fx = *state;
+    Lsmkv__V1__CompactResponse *resp = compact(fx);
+    assert_int_equal(resp->input_tables, 0); /* nothing to compact */
+    assert_int_equal(resp->n_tables, 0);
+    lsmkv__v1__compact_response__free_unpacked(resp, NULL);
+
+    put_ok(fx, "a", "old");
+    put_ok(fx, "b", "1");
+    lsmkv__v1__flush_response__free_unpacked(flush(fx), NULL);
+    put_ok(fx, "a", "new");
+    put_ok(fx, "z", "2");
+    lsmkv__v1__flush_response__free_unpacked(flush(fx), NULL);
+
+    resp = compact(fx);
+    assert_int_equal(resp->input_tables, 2);
+    assert_true(resp->input_bytes > 0);
+    assert_true(resp->output_bytes > 0);
+    assert_int_equal(resp->dropped_entries, 1); /* the shadowed "a" */
+    assert_int_equal(resp->n_tables, 1);
+    check_table(resp->tables[0], 3, "a", "z");
+    lsmkv__v1__compact_response__free_unpacked(resp, NULL);
+    assert_true(get_check(fx, "a", 1, "new", 3));
+}
+
+static Lsmkv__V1__StatsResponse *
+stats(fixture *fx)
+{
+    Lsmkv__V1__StatsRequest req = LSMKV__V1__STATS_REQUEST__INIT;
+    answer a = call(fx, KV("Stats"), &req.base);
+    assert_int_equal(a.code, OK);
+    Lsmkv__V1__StatsResponse *resp =
+        lsmkv__v1__stats_response__unpack(NULL, a.payload_len, a.payload);
+    assert_non_null(resp);
+    answer_fini(&a);
+    return resp;
+}
+
+static void
+test_stats_reports_store_and_server_counters(void **state)
+{
+    fixture *fx = *state;
+    put_ok(fx, "k1", "v1");
+    put_ok(fx, "k2", "v2");
+    assert_true(found_str(fx, "k1"));
+    expect_code(put(fx, "", 0, "v", 1), INVALID_ARGUMENT, NULL);
+    lsmkv__v1__flush_response__free_unpacked(flush(fx), NULL);
+    put_ok(fx, "k3", "v3");
+
+    Lsmkv__V1__StatsResponse *s = stats(fx);
+    assert_int_equal(s->puts, 3);
+    assert_int_equal(s->gets, 1);
+    assert_int_equal(s->deletes, 0);
+    assert_int_equal(s->flushes, 1);
+    assert_int_equal(s->memtable_entries, 1);
+    assert_true(s->memtable_bytes > 0);
+    assert_int_equal(s->sstables, 1);
+    assert_true(s->sstable_bytes > 0);
+    assert_int_equal(s->n_levels, LSMKV_MAX_LEVELS);
+    for (size_t i = 0; i < s->n_levels; i++) {
+        assert_int_equal(s->levels[i]->level, i);
+    }
+    assert_int_equal(s->levels[0]->tables, 1);
+    assert_int_equal(s->levels[0]->bytes, s->sstable_bytes);
+    assert_int_equal(s->user_bytes_written, 3 * 4);
+    assert_true(s->wal_bytes_written > 0);
+    assert_true(s->flush_bytes_written > 0);
+    assert_true(s->wal_syncs > 0);
+    assert_int_equal(s->last_sequence, 3);
+    assert_int_equal(s->corruptions, 0);
+    assert_true(s->block_cache_capacity > 0);
+    assert_true(s->uptime_seconds < 3600);
+    assert_string_equal(s->server_version, lsmkv_version());
+    /* 6 answered before this call, one of them an error. */
+    assert_int_equal(s->requests, 6);
+    assert_int_equal(s->request_errors, 1);
+    lsmkv__v1__stats_response__free_unpacked(s, NULL);
+}
+
+/* ---- bad envelopes ------------------------------------------------------------------------- */
+
+static void
+test_empty_message_is_invalid_argument(void **state)
+{
+    fixture *fx = *state;
+    expect_code(call_bytes(fx, (const uint8_t *)"", 0), INVALID_ARGUMENT, "empty");
+    assert_int_equal(store_puts(fx), 0);
+}
+
+static void
+test_garbage_bytes_are_invalid_argument(void **state)
+{
+    fixture *fx = *state;
+    static const uint8_t truncated_varint[] = {0xff, 0xff, 0xff};
+    expect_code(call_bytes(fx, truncated_varint, sizeof(truncated_varint)), INVALID_ARGUMENT,
+                "not a valid lsmkv.v1.RpcRequest");
+    static const uint8_t text[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    expect_code(call_bytes(fx, text, sizeof(text) - 1), INVALID_ARGUMENT, NULL);
+
+    test_rng rng;
+    test_rng_init(&rng, test_seed());
+    uint8_t buf[512];
+    for (int i = 0; i < 2000; i++) {
+        size_t len = 1 + test_rng_below(&rng, sizeof(buf));
+        test_rng_bytes(&rng, buf, len);
+        answer a = call_bytes(fx, buf, len);
+        /* Random bytes may by chance parse as an envelope with an odd method name. */
+        if (a.code != INVALID_ARGUMENT && a.code != UNIMPLEMENTED) {
+            fail_msg("random message %d answered %d: %s", i, a.code, a.message);
+        }
+        answer_fini(&a);
+    }
+    assert_int_equal(store_puts(fx), 0);
+}
+
+static void
+test_truncated_envelope_is_invalid_argument(void **state)
+{
+    fixture *fx = *state;
+    Lsmkv__V1__PutRequest req = LSMKV__V1__PUT_REQUEST__INIT;
+    req.key.data = (uint8_t *)"key";
+    req.key.len = 3;
+    req.value.data = (uint8_t *)"value";
+    req.value.len = 5;
+    uint8_t payload[64];
+    size_t payload_len = lsmkv__v1__put_request__pack(&req, payload);
+    size_t len;
+    uint8_t *bytes = envelope(KV("Put"), payload, payload_len, 0, &len);
+    for (size_t cut = 1; cut < len; cut++) {
+        uint8_t *copy = malloc(cut); /* exact size, so ASan sees any overread */
+        memcpy(copy, bytes, cut);
+        answer a = call_bytes(fx, copy, cut);
+        if (a.code != INVALID_ARGUMENT) {
+            fail_msg("envelope cut at %zu of %zu answered %d: %s", cut, len, a.code, a.message);
+        }
+        answer_fini(&a);
+        free(copy);
+    }
+    free(bytes);
+    assert_int_equal(store_puts(fx), 0);
+    assert_false(found_str(fx, "key"));
+}
+
+static void
+test_wrongly_typed_envelope_is_invalid_argument(void **state)
+{
+    fixture *fx = *state;
+    /* method (field 1, a string) sent as a varint */
+    static const uint8_t method_as_varint[] = {0x08, 0x05};
+    expect_code(call_bytes(fx, method_as_varint, sizeof(method_as_varint)), INVALID_ARGUMENT,
+                "RpcRequest");
+    /* timeout_ms (field 3, a varint) sent as length-delimited bytes */
+    static const uint8_t timeout_as_bytes[] = {0x0a, 0x10, '/',  'l',  's',  'm', 'k', 'v',
+                                               '.',  'v',  '1',  '.',  'K',  'V', '/', 'G',
+                                               'e',  't',  0x1a, 0x02, 0x01, 0x02};
+    expect_code(call_bytes(fx, timeout_as_bytes, sizeof(timeout_as_bytes)), INVALID_ARGUMENT,
+                "RpcRequest");
+    /* a length running past the end */
+    static const uint8_t overlong[] = {0x0a, 0x7f, '/', 'x'};
+    expect_code(call_bytes(fx, overlong, sizeof(overlong)), INVALID_ARGUMENT, "RpcRequest");
+}
+
+static void
+test_truncated_payload_is_invalid_argument(void **state)
+{
+    fixture *fx = *state;
+    Lsmkv__V1__PutRequest req = LSMKV__V1__PUT_REQUEST__INIT;
+    req.key.data = (uint8_t *)"key";
+    req.key.len = 3;
+    req.value.data = (uint8_t *)"a value of some length";
+    req.value.len = strlen("a value of some length");
+    uint8_t payload[64];
+    size_t payload_len = lsmkv__v1__put_request__pack(&req, payload);
+    for (size_t cut = 1; cut < payload_len; cut++) {
+        size_t len;
+        uint8_t *bytes = envelope(KV("Put"), payload, cut, 0, &len);
+        answer a = call_bytes(fx, bytes, len);
+        /* Cut right after the key, it is a valid PutRequest with an empty value. */
+        if (cut == 5) {
+            assert_int_equal(a.code, OK);
+        } else if (a.code != INVALID_ARGUMENT) {
+            fail_msg("payload cut at %zu answered %d: %s", cut, a.code, a.message);
+        } else if (strstr(a.message, "not a valid lsmkv.v1.PutRequest") == NULL) {
+            fail_msg("payload cut at %zu: %s", cut, a.message);
+        }
+        answer_fini(&a);
+        free(bytes);
+    }
+    assert_int_equal(store_puts(fx), 1);
+    assert_true(get_check(fx, "key", 3, "", 0));
+}
+
+static void
+test_wrongly_typed_payload_is_invalid_argument(void **state)
+{
+    fixture *fx = *state;
+    static const uint8_t key_as_varint[] = {0x08, 0x01};
+    size_t len;
+    uint8_t *bytes = envelope(KV("Put"), key_as_varint, sizeof(key_as_varint), 0, &len);
+    expect_code(call_bytes(fx, bytes, len), INVALID_ARGUMENT, "not a valid lsmkv.v1.PutRequest");
+    free(bytes);
+    /* A GetRequest's bytes sent to Delete parse (same field 1): only types matter. A
+     * PutResponse (a varint in field 1) sent as a GetRequest does not. */
+    Lsmkv__V1__PutResponse wrong = LSMKV__V1__PUT_RESPONSE__INIT;
+    wrong.sequence = 7;
+    expect_code(call(fx, KV("Get"), &wrong.base), INVALID_ARGUMENT,
+                "not a valid lsmkv.v1.GetRequest");
+    assert_int_equal(store_puts(fx), 0);
+}
+
+static void
+test_unknown_or_malformed_method(void **state)
+{
+    fixture *fx = *state;
+    expect_code(call(fx, KV("Scan"), NULL), UNIMPLEMENTED, "unknown method '/lsmkv.v1.KV/Scan'");
+    expect_code(call(fx, KV("put"), NULL), UNIMPLEMENTED, "unknown method");
+    expect_code(call(fx, "/lsmkv.v2.KV/Put", NULL), UNIMPLEMENTED, "unknown service 'lsmkv.v2.KV'");
+    expect_code(call(fx, "/KV/Put", NULL), UNIMPLEMENTED, "unknown service");
+    Lsmkv__V1__GetRequest some = LSMKV__V1__GET_REQUEST__INIT;
+    some.key.data = (uint8_t *)"k";
+    some.key.len = 1;
+    expect_code(call(fx, "", &some.base), INVALID_ARGUMENT, "names no method");
+    expect_code(call(fx, "Put", NULL), INVALID_ARGUMENT, "not of the form");
+    expect_code(call(fx, "lsmkv.v1.KV/Put", NULL), INVALID_ARGUMENT, "not of the form");
+    expect_code(call(fx, "/lsmkv.v1.KV/", NULL), INVALID_ARGUMENT, "not of the form");
+    expect_code(call(fx, "//Put", NULL), INVALID_ARGUMENT, "not of the form");
+    expect_code(call(fx, "/lsmkv.v1.KV/Put/x", NULL), INVALID_ARGUMENT, "not of the form");
+    expect_code(call(fx, "/lsmkv.v1.KV", NULL), INVALID_ARGUMENT, "not of the form");
+    /* An embedded NUL ends the name protobuf-c hands over: "/lsmkv.v1.KV/Put\0..." is Put,
+     * but a NUL inside the service name makes it another service. */
+    static const uint8_t nul_in_service[] = {0x0a, 0x08, '/', 'l', 's', 0x00, '/', 'P', 'u', 't'};
+    answer a = call_bytes(fx, nul_in_service, sizeof(nul_in_service));
+    assert_true(a.code == INVALID_ARGUMENT || a.code == UNIMPLEMENTED);
+    answer_fini(&a);
+    /* A very long unknown name is clipped in the message, not overflowing it. */
+    char *longname = malloc(5000);
+    memset(longname, 'x', 4999);
+    memcpy(longname, KV(""), strlen(KV("")));
+    longname[4999] = '\0';
+    expect_code(call(fx, longname, NULL), UNIMPLEMENTED, "unknown method");
+    free(longname);
+    assert_int_equal(store_puts(fx), 0);
+}
+
+/* ---- bad keys and values -------------------------------------------------------------------- */
+
+static void
+test_empty_key_is_invalid_argument(void **state)
+{
+    fixture *fx = *state;
+    expect_code(put(fx, "", 0, "v", 1), INVALID_ARGUMENT, "the key is empty");
+    expect_code(get(fx, "", 0), INVALID_ARGUMENT, "the key is empty");
+    Lsmkv__V1__DeleteRequest del = LSMKV__V1__DELETE_REQUEST__INIT;
+    expect_code(call(fx, KV("Delete"), &del.base), INVALID_ARGUMENT, "the key is empty");
+    /* An empty payload is a request with every field at its default. */
+    expect_code(call(fx, KV("Put"), NULL), INVALID_ARGUMENT, "the key is empty");
+    assert_int_equal(store_puts(fx), 0);
+}
+
+static void
+test_oversize_key_or_value_is_invalid_argument(void **state)
+{
+    fixture *fx = *state;
+    uint8_t *big = calloc(1, MAX_VALUE + 1);
+    expect_code(put(fx, big, MAX_KEY + 1, "v", 1), INVALID_ARGUMENT,
+                "the key is 1025 bytes; the limit is 1024");
+    expect_code(get(fx, big, MAX_KEY + 1), INVALID_ARGUMENT, "the limit is 1024");
+    Lsmkv__V1__DeleteRequest del = LSMKV__V1__DELETE_REQUEST__INIT;
+    del.key.data = big;
+    del.key.len = MAX_KEY + 1;
+    expect_code(call(fx, KV("Delete"), &del.base), INVALID_ARGUMENT, "the limit is 1024");
+    expect_code(put(fx, "k", 1, big, MAX_VALUE + 1), INVALID_ARGUMENT,
+                "the value is 65537 bytes; the limit is 65536");
+    free(big);
+    assert_int_equal(store_puts(fx), 0);
+    assert_false(found_str(fx, "k"));
+}
+
+static void
+test_unknown_sync_mode_is_invalid_argument(void **state)
+{
+    fixture *fx = *state;
+    Lsmkv__V1__PutRequest req = LSMKV__V1__PUT_REQUEST__INIT;
+    req.key.data = (uint8_t *)"k";
+    req.key.len = 1;
+    req.sync = (Lsmkv__V1__SyncMode)7;
+    expect_code(call(fx, KV("Put"), &req.base), INVALID_ARGUMENT, "sync mode 7");
+    Lsmkv__V1__DeleteRequest del = LSMKV__V1__DELETE_REQUEST__INIT;
+    del.key = req.key;
+    del.sync = (Lsmkv__V1__SyncMode)-1;
+    expect_code(call(fx, KV("Delete"), &del.base), INVALID_ARGUMENT, "sync mode -1");
+    assert_int_equal(store_puts(fx), 0);
+}
+
+/* ---- deadlines ----------------------------------------------------------------------------- */
+
+static void
+test_deadline_already_passed_is_not_executed(void **state)
+{
+    fixture *fx = *state;
+    uint64_t two_seconds_ago = rpc_clock_ns() - 2000000000ull;
+    expect_code(put_at(fx, "late", 4, "v", 1, 1000, two_seconds_ago), DEADLINE_EXCEEDED,
+                "deadline of 1000 ms passed");
+    Lsmkv__V1__GetRequest req = LSMKV__V1__GET_REQUEST__INIT;
+    req.key.data = (uint8_t *)"late";
+    req.key.len = 4;
+    expect_code(call_at(fx, KV("Get"), &req.base, 1, two_seconds_ago), DEADLINE_EXCEEDED, NULL);
+    assert_int_equal(store_puts(fx), 0);
+    assert_false(found_str(fx, "late"));
+    /* Still within its deadline: runs. No deadline at all: runs. */
+    expect_code(put_at(fx, "on-time", 7, "v", 1, 60000, two_seconds_ago), OK, NULL);
+    expect_code(put_at(fx, "none", 4, "v", 1, 0, two_seconds_ago), OK, NULL);
+    assert_true(found_str(fx, "on-time"));
+}
+
+/* ---- store errors -----------------------------------------------------------------------------
+ */
+
+typedef struct fault {
+    file_op op;
+    const char *suffix;
+    int error;
+    /* Blocking instead of failing: */
+    bool block;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    bool released;
+} fault;
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int
+fault_hook(void *ctx, file_op op, const char *path)
+{
+    fault *f = ctx;
+    if (op != f->op || !ends_with(path, f->suffix)) {
+        return 0;
+    }
+    if (!f->block) {
+        return f->error;
+    }
+    pthread_mutex_lock(&f->mutex);
+    while (!f->released) {
+        pthread_cond_wait(&f->cond, &f->mutex);
+    }
+    pthread_mutex_unlock(&f->mutex);
+    return 0;
+}
+
+static void
+test_wal_io_error_is_unavailable_then_read_only(void **state)
+{
+    fixture *fx = *state;
+    put_ok(fx, "before", "v");
+    fault f = {.op = FILE_OP_WRITE, .suffix = ".wal", .error = EIO};
+    file_set_fault_hook(fault_hook, &f);
+    expect_code(put(fx, "k", 1, "v", 1), UNAVAILABLE, NULL);
+    file_set_fault_hook(NULL, NULL);
+    /* After a failed log write the store refuses writes until reopened. */
+    expect_code(put(fx, "k2", 2, "v", 1), FAILED_PRECONDITION, "read-only");
+    assert_true(found_str(fx, "before")); /* reads go on */
+    assert_non_null(strstr(fx->log_text, "Put failed (code 14)"));
+    assert_non_null(strstr(fx->log_text, "Put failed (code 9)"));
+}
+
+static void
+test_no_space_is_resource_exhausted(void **state)
+{
+    fixture *fx = *state;
+    fault f = {.op = FILE_OP_WRITE, .suffix = ".wal", .error = ENOSPC};
+    file_set_fault_hook(fault_hook, &f);
+    Lsmkv__V1__DeleteRequest del = LSMKV__V1__DELETE_REQUEST__INIT;
+    del.key.data = (uint8_t *)"k";
+    del.key.len = 1;
+    expect_code(call(fx, KV("Delete"), &del.base), RESOURCE_EXHAUSTED, NULL);
+    file_set_fault_hook(NULL, NULL);
+}
+
+/* Path of the only .sst file in dir (static buffer). */
+static const char *
+only_table(const char *dir)
+{
+    static char path[4096];
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (ends_with(e->d_name, ".sst")) {
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            found++;
+        }
+    }
+    closedir(d);
+    assert_int_equal(found, 1);
+    return path;
+}
+
+static void
+test_corruption_is_data_loss(void **state)
+{
+    fixture *fx = *state;
+    put_ok(fx, "corrupt-me", "some value that lands in the first data block");
+    lsmkv__v1__flush_response__free_unpacked(flush(fx), NULL);
+    fixture_close(fx);
+    test_flip_bit(only_table(fx->dir), 8, 3);
+    fixture_open(fx, NULL);
+    expect_code(get(fx, "corrupt-me", strlen("corrupt-me")), DATA_LOSS, ".sst");
+    assert_non_null(strstr(fx->log_text, "Get failed (code 15)"));
+}
+
+static void
+test_write_stalled_past_deadline_is_resource_exhausted(void **state)
+{
+    fixture *fx = *state;
+    fixture_close(fx);
+    lsmkv_options o;
+    lsmkv_options_init(&o);
+    o.memtable_bytes = 64 * 1024;
+    o.max_immutables = 1;
+    o.sync = LSMKV_SYNC_NONE;
+    fixture_open(fx, &o);
+    /* Flushes cannot create their table until released: memtables pile up. */
+    fault f = {.op = FILE_OP_OPEN, .suffix = ".sst", .block = true};
+    pthread_mutex_init(&f.mutex, NULL);
+    pthread_cond_init(&f.cond, NULL);
+    file_set_fault_hook(fault_hook, &f);
+    static uint8_t value[40 * 1024];
+    char key[16];
+    int code = OK;
+    for (int i = 0; i < 16 && code == OK; i++) {
+        snprintf(key, sizeof(key), "k%02d", i);
+        answer a = put_at(fx, key, strlen(key), value, sizeof(value), 200, rpc_clock_ns());
+        code = a.code;
+        if (code != OK) {
+            assert_int_equal(code, RESOURCE_EXHAUSTED);
+            assert_non_null(strstr(a.message, "stalled"));
+        }
+        answer_fini(&a);
+    }
+    assert_int_equal(code, RESOURCE_EXHAUSTED);
+    pthread_mutex_lock(&f.mutex);
+    f.released = true;
+    pthread_cond_broadcast(&f.cond);
+    pthread_mutex_unlock(&f.mutex);
+    lsmkv__v1__flush_response__free_unpacked(flush(fx), NULL);
+    file_set_fault_hook(NULL, NULL);
+    assert_true(found_str(fx, "k00"));
+    pthread_cond_destroy(&f.cond);
+    pthread_mutex_destroy(&f.mutex);
+}
+
+int
+main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_put_then_get_binary_key_and_value),
+        T(test_put_returns_increasing_sequences),
+        T(test_get_missing_key_is_ok_with_found_false),
+        T(test_put_empty_value_is_found_empty),
+        T(test_delete_hides_the_key_and_missing_delete_is_ok),
+        T(test_put_and_delete_honour_sync_modes),
+        T(test_largest_key_and_value_are_accepted),
+        T(test_flush_answers_the_table_written),
+        T(test_compact_answers_inputs_and_outputs),
+        T(test_stats_reports_store_and_server_counters),
+        T(test_empty_message_is_invalid_argument),
+        T(test_garbage_bytes_are_invalid_argument),
+        T(test_truncated_envelope_is_invalid_argument),
+        T(test_wrongly_typed_envelope_is_invalid_argument),
+        T(test_truncated_payload_is_invalid_argument),
+        T(test_wrongly_typed_payload_is_invalid_argument),
+        T(test_unknown_or_malformed_method),
+        T(test_empty_key_is_invalid_argument),
+        T(test_oversize_key_or_value_is_invalid_argument),
+        T(test_unknown_sync_mode_is_invalid_argument),
+        T(test_deadline_already_passed_is_not_executed),
+        T(test_wal_io_error_is_unavailable_then_read_only),
+        T(test_no_space_is_resource_exhausted),
+        T(test_corruption_is_data_loss),
+        T(test_write_stalled_past_deadline_is_resource_exhausted),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
