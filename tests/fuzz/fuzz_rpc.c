@@ -6,9 +6,10 @@
  *
  * Every input runs twice: as the bytes of an RpcRequest, as a client would
  * send them, and wrapped in a valid envelope (its first byte picks the
- * method, the rest is the payload) so that mutations reach the payload
- * decoders and handlers behind the envelope. Besides memory safety, the
- * properties checked:
+ * method, and with its top bit set makes the request one whose 1 ms deadline
+ * passed before it ran; the rest is the payload) so that mutations reach the
+ * payload decoders and handlers behind the envelope. Besides memory safety,
+ * the properties checked:
  *   - rpc_handle asks for the reply buffer exactly once, and what it writes
  *     there is a well-formed RpcResponse whose status code is the one returned
  *     and a known one; an OK response carries the method's response message
@@ -19,6 +20,8 @@
  *     method's input INVALID_ARGUMENT; no request is answered INTERNAL,
  *     UNKNOWN, DATA_LOSS, UNAVAILABLE or FAILED_PRECONDITION (the store is
  *     healthy);
+ *   - a request whose deadline has passed is DEADLINE_EXCEEDED, whatever its
+ *     payload, and changes nothing (the store's last sequence stays);
  *   - after an acknowledged Put, a Get of its key returns its value; after an
  *     acknowledged Delete, the key is absent.
  */
@@ -96,11 +99,11 @@ reserve(void *ctx, size_t size)
 /* Runs one request and checks the envelope of the answer; returns it (unpacked,
  * free with lsmkv__v1__rpc_response__free_unpacked). */
 static Lsmkv__V1__RpcResponse *
-call(const uint8_t *request, size_t len)
+call(const uint8_t *request, size_t len, uint64_t received_ns)
 {
     reply_buffer b = {0};
     rpc_reply reply = {.reserve = reserve, .ctx = &b};
-    int code = rpc_handle(server_rpc, request, len, rpc_clock_ns(), &reply);
+    int code = rpc_handle(server_rpc, request, len, received_ns, &reply);
     FUZZ_CHECK(b.reserved == 1);
     Lsmkv__V1__RpcResponse *resp = lsmkv__v1__rpc_response__unpack(NULL, b.size, b.data);
     FUZZ_CHECK(resp != NULL);
@@ -135,12 +138,14 @@ find_method(const char *name)
 }
 
 static size_t
-pack_envelope(const char *method, const uint8_t *payload, size_t len, uint8_t **out)
+pack_envelope(const char *method, const uint8_t *payload, size_t len, uint32_t timeout_ms,
+              uint8_t **out)
 {
     Lsmkv__V1__RpcRequest req = LSMKV__V1__RPC_REQUEST__INIT;
     req.method = (char *)method;
     req.payload.data = (uint8_t *)payload;
     req.payload.len = len;
+    req.timeout_ms = timeout_ms;
     size_t size = lsmkv__v1__rpc_request__get_packed_size(&req);
     *out = malloc(size > 0 ? size : 1);
     lsmkv__v1__rpc_request__pack(&req, *out);
@@ -159,9 +164,9 @@ expect_get(const ProtobufCBinaryData *key, bool found, const ProtobufCBinaryData
     uint8_t *payload = malloc(len > 0 ? len : 1);
     lsmkv__v1__get_request__pack(&get, payload);
     uint8_t *request;
-    size_t request_len = pack_envelope("/lsmkv.v1.KV/Get", payload, len, &request);
+    size_t request_len = pack_envelope("/lsmkv.v1.KV/Get", payload, len, 0, &request);
     free(payload);
-    Lsmkv__V1__RpcResponse *resp = call(request, request_len);
+    Lsmkv__V1__RpcResponse *resp = call(request, request_len, rpc_clock_ns());
     free(request);
     FUZZ_CHECK(resp->status->code == LSMKV__V1__CODE__OK);
     Lsmkv__V1__GetResponse *got =
@@ -190,13 +195,13 @@ check_write_effect(const ProtobufCMethodDescriptor *m, const ProtobufCMessage *i
 
 /* ---- one input -------------------------------------------------------------------------- */
 
-/* Runs request and checks the answer against what the request is. */
+/* Runs request (received at received_ns) and checks the answer against what it is. */
 static void
-check_request(const uint8_t *request, size_t len)
+check_request(const uint8_t *request, size_t len, uint64_t received_ns)
 {
     Lsmkv__V1__RpcRequest *req =
         len > 0 ? lsmkv__v1__rpc_request__unpack(NULL, len, request) : NULL;
-    Lsmkv__V1__RpcResponse *resp = call(request, len);
+    Lsmkv__V1__RpcResponse *resp = call(request, len, received_ns);
     int code = (int)resp->status->code;
     if (req == NULL) {
         FUZZ_CHECK(code == LSMKV__V1__CODE__INVALID_ARGUMENT);
@@ -226,6 +231,38 @@ check_request(const uint8_t *request, size_t len)
     lsmkv__v1__rpc_request__free_unpacked(req, NULL);
 }
 
+static uint64_t
+last_sequence(void)
+{
+    lsmkv_stats stats;
+    lsmkv_get_stats(db, &stats);
+    return stats.last_sequence;
+}
+
+/* payload behind a valid envelope for the method `selector` picks; with its top bit
+ * set, as a request received 10 ms ago with a 1 ms deadline. */
+static void
+check_wrapped(uint8_t selector, const uint8_t *payload, size_t len)
+{
+    const ProtobufCServiceDescriptor *sd = &lsmkv__v1__kv__descriptor;
+    char method[MAX_NAME];
+    snprintf(method, sizeof(method), "/%s/%s", sd->name,
+             sd->methods[(selector & 0x7f) % sd->n_methods].name);
+    bool late = (selector & 0x80) != 0;
+    uint8_t *request;
+    size_t request_len = pack_envelope(method, payload, len, late ? 1 : 0, &request);
+    if (!late) {
+        check_request(request, request_len, rpc_clock_ns());
+    } else {
+        uint64_t before = last_sequence();
+        Lsmkv__V1__RpcResponse *resp = call(request, request_len, rpc_clock_ns() - 10 * 1000000ull);
+        FUZZ_CHECK(resp->status->code == LSMKV__V1__CODE__DEADLINE_EXCEEDED);
+        FUZZ_CHECK(last_sequence() == before);
+        lsmkv__v1__rpc_response__free_unpacked(resp, NULL);
+    }
+    free(request);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -234,17 +271,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (db == NULL) {
         open_store();
     }
-    check_request(data, size);
+    check_request(data, size, rpc_clock_ns());
     if (size > 0) {
-        /* The same bytes behind a valid envelope: byte 0 picks the method. */
-        const ProtobufCServiceDescriptor *sd = &lsmkv__v1__kv__descriptor;
-        char method[MAX_NAME];
-        snprintf(method, sizeof(method), "/%s/%s", sd->name,
-                 sd->methods[data[0] % sd->n_methods].name);
-        uint8_t *request;
-        size_t len = pack_envelope(method, data + 1, size - 1, &request);
-        check_request(request, len);
-        free(request);
+        check_wrapped(data[0], data + 1, size - 1);
     }
     return 0;
 }
