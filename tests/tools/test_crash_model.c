@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "crash_model.h"
+#include "crash_rng.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +26,8 @@ put(crash_model *m, uint32_t w, uint32_t r, uint32_t k, bool ack, uint8_t *value
 {
     uint8_t local[CRASH_VALUE_MAX];
     size_t local_len;
-    uint64_t c = crash_model_begin(m, w, r, k, CRASH_OP_PUT, value ? value : local,
-                                   len ? len : &local_len);
+    uint64_t c =
+        crash_model_begin(m, w, r, k, CRASH_OP_PUT, value ? value : local, len ? len : &local_len);
     if (ack) {
         crash_model_ack(m, w);
     }
@@ -60,20 +61,22 @@ test_value_round_trips(void **state)
     const uint32_t fillers[] = {0, 1, FILLER, CRASH_VALUE_MAX - 64};
     for (size_t f = 0; f < sizeof(fillers) / sizeof(fillers[0]); f++) {
         for (uint64_t c = 0; c < 300; c += 7) {
-            crash_value_id id = {.writer = (uint32_t)(c % 5), .counter = c * 1000003u,
-                                 .key = (uint32_t)(c * 3), .round = (uint32_t)(c / 10)};
+            crash_model_value_id id = {.writer = (uint32_t)(c % 5),
+                                       .counter = c * 1000003u,
+                                       .key = (uint32_t)(c * 3),
+                                       .round = (uint32_t)(c / 10)};
             uint8_t value[CRASH_VALUE_MAX];
-            size_t len = crash_value_format(&id, fillers[f], value);
+            size_t len = crash_model_value_format(&id, fillers[f], value);
             assert_true(len <= CRASH_VALUE_MAX);
-            crash_value_id back;
-            assert_true(crash_value_parse(value, len, fillers[f], &back));
+            crash_model_value_id back;
+            assert_true(crash_model_value_parse(value, len, fillers[f], &back));
             assert_int_equal(back.writer, id.writer);
             assert_int_equal(back.counter, id.counter);
             assert_int_equal(back.key, id.key);
             assert_int_equal(back.round, id.round);
             /* The same id always gives the same bytes. */
             uint8_t again[CRASH_VALUE_MAX];
-            assert_int_equal(crash_value_format(&id, fillers[f], again), len);
+            assert_int_equal(crash_model_value_format(&id, fillers[f], again), len);
             assert_memory_equal(again, value, len);
         }
     }
@@ -84,9 +87,9 @@ test_value_lengths_vary(void **state)
 {
     size_t shortest = SIZE_MAX, longest = 0;
     for (uint64_t c = 0; c < 500; c++) {
-        crash_value_id id = {.writer = 1, .counter = c, .key = 2, .round = 3};
+        crash_model_value_id id = {.writer = 1, .counter = c, .key = 2, .round = 3};
         uint8_t value[CRASH_VALUE_MAX];
-        size_t len = crash_value_format(&id, FILLER, value);
+        size_t len = crash_model_value_format(&id, FILLER, value);
         shortest = len < shortest ? len : shortest;
         longest = len > longest ? len : longest;
     }
@@ -97,35 +100,35 @@ test_value_lengths_vary(void **state)
 static void
 test_value_parse_rejects_any_changed_byte(void **state)
 {
-    crash_value_id id = {.writer = 3, .counter = 1207, .key = 42, .round = 9};
+    crash_model_value_id id = {.writer = 3, .counter = 1207, .key = 42, .round = 9};
     uint8_t value[CRASH_VALUE_MAX];
-    size_t len = crash_value_format(&id, FILLER, value);
+    size_t len = crash_model_value_format(&id, FILLER, value);
     for (size_t i = 0; i < len; i++) {
         for (int bit = 0; bit < 8; bit++) {
             value[i] ^= (uint8_t)(1u << bit);
-            crash_value_id got;
+            crash_model_value_id got;
             /* A changed digit may name another id, but that id's filler differs. */
-            assert_false(crash_value_parse(value, len, FILLER, &got));
+            assert_false(crash_model_value_parse(value, len, FILLER, &got));
             value[i] ^= (uint8_t)(1u << bit);
         }
     }
-    crash_value_id got;
-    assert_true(crash_value_parse(value, len, FILLER, &got));
+    crash_model_value_id got;
+    assert_true(crash_model_value_parse(value, len, FILLER, &got));
     for (size_t cut = 0; cut < len; cut++) {
-        assert_false(crash_value_parse(value, cut, FILLER, &got));
+        assert_false(crash_model_value_parse(value, cut, FILLER, &got));
     }
     value[len] = 'a';
-    assert_false(crash_value_parse(value, len + 1, FILLER, &got));
+    assert_false(crash_model_value_parse(value, len + 1, FILLER, &got));
 }
 
 static void
 test_value_parse_rejects_foreign_bytes(void **state)
 {
-    crash_value_id got;
+    crash_model_value_id got;
     static const char *const bad[] = {
         "",
         "hello",
-        "lsmkv-crash w=3 c=1 k=2 r=4",   /* no '|' */
+        "lsmkv-crash w=3 c=1 k=2 r=4",    /* no '|' */
         "lsmkv-crash w=03 c=1 k=2 r=4 |", /* not canonical */
         "lsmkv-crash w=+3 c=1 k=2 r=4 |",
         "lsmkv-crash w= 3 c=1 k=2 r=4 |",
@@ -133,15 +136,15 @@ test_value_parse_rejects_foreign_bytes(void **state)
         "lsmkv-crash w=3 c=99999999999999999999999 k=2 r=4 |",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (crash_value_parse((const uint8_t *)bad[i], strlen(bad[i]), 0, &got)) {
+        if (crash_model_value_parse((const uint8_t *)bad[i], strlen(bad[i]), 0, &got)) {
             fail_msg("'%s' parsed", bad[i]);
         }
     }
     const uint8_t binary[] = {'l', 0, 's', 0xff, 0};
-    assert_false(crash_value_parse(binary, sizeof(binary), FILLER, &got));
+    assert_false(crash_model_value_parse(binary, sizeof(binary), FILLER, &got));
     /* With no filler the header alone is a value. */
     const char *ok = "lsmkv-crash w=3 c=1 k=2 r=4 |";
-    assert_true(crash_value_parse((const uint8_t *)ok, strlen(ok), 0, &got));
+    assert_true(crash_model_value_parse((const uint8_t *)ok, strlen(ok), 0, &got));
     assert_int_equal(got.counter, 1);
 }
 
@@ -283,19 +286,19 @@ test_garbage_and_unsent_values_are_phantoms(void **state)
     put(m, 0, 1, 0, true, NULL, NULL);
     char detail[512];
     const uint8_t garbage[] = {'x', 0, '\\', 0x80};
-    assert_int_equal(crash_model_check(m, 0, 0, garbage, sizeof(garbage), NULL, detail,
-                                       sizeof(detail)),
-                     CRASH_PHANTOM);
+    assert_int_equal(
+        crash_model_check(m, 0, 0, garbage, sizeof(garbage), NULL, detail, sizeof(detail)),
+        CRASH_PHANTOM);
     assert_non_null(strstr(detail, "x\\x00\\x5c\\x80")); /* shown escaped */
     /* A well-formed value with a counter never sent. */
-    crash_value_id id = {.writer = 0, .counter = 99, .key = 0, .round = 1};
+    crash_model_value_id id = {.writer = 0, .counter = 99, .key = 0, .round = 1};
     uint8_t v[CRASH_VALUE_MAX];
-    size_t l = crash_value_format(&id, FILLER, v);
+    size_t l = crash_model_value_format(&id, FILLER, v);
     assert_int_equal(check(m, 0, 0, v, l, NULL), CRASH_PHANTOM);
     /* The counter of a delete never carried a value. */
     uint64_t c = del(m, 0, 1, 0, true);
     id.counter = c;
-    l = crash_value_format(&id, FILLER, v);
+    l = crash_model_value_format(&id, FILLER, v);
     assert_int_equal(check(m, 0, 0, v, l, NULL), CRASH_PHANTOM);
     crash_model_free(m);
 }

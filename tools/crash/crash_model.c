@@ -1,5 +1,7 @@
 #include "crash_model.h"
 
+#include "crash_rng.h"
+
 #include <assert.h>
 #include <ctype.h>
 #include <inttypes.h>
@@ -45,35 +47,6 @@ must_calloc(size_t n, size_t size)
     return p;
 }
 
-/* ---- random numbers ----------------------------------------------------------------- */
-
-uint64_t
-crash_rng_next(crash_rng *rng)
-{
-    uint64_t z = (rng->state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-void
-crash_rng_init(crash_rng *rng, uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
-{
-    /* Mix each part in through the generator, so nearby tuples give unrelated streams. */
-    rng->state = seed;
-    uint64_t parts[3] = {a, b, c};
-    for (int i = 0; i < 3; i++) {
-        rng->state = crash_rng_next(rng) ^ parts[i];
-    }
-}
-
-uint64_t
-crash_rng_below(crash_rng *rng, uint64_t n)
-{
-    assert(n > 0);
-    return crash_rng_next(rng) % n; /* the bias is irrelevant here */
-}
-
 /* ---- values --------------------------------------------------------------------------- */
 
 size_t
@@ -85,7 +58,7 @@ crash_model_key(uint32_t writer, uint32_t key, uint8_t *out)
 }
 
 size_t
-crash_value_format(const crash_value_id *id, uint32_t max_filler, uint8_t *out)
+crash_model_value_format(const crash_model_value_id *id, uint32_t max_filler, uint8_t *out)
 {
     assert(max_filler <= CRASH_VALUE_MAX - 64);
     int n = snprintf((char *)out, 64,
@@ -102,13 +75,14 @@ crash_value_format(const crash_value_id *id, uint32_t max_filler, uint8_t *out)
 }
 
 bool
-crash_value_parse(const uint8_t *value, size_t len, uint32_t max_filler, crash_value_id *id)
+crash_model_value_parse(const uint8_t *value, size_t len, uint32_t max_filler,
+                        crash_model_value_id *id)
 {
     char head[72];
     size_t head_len = len < sizeof(head) - 1 ? len : sizeof(head) - 1;
     memcpy(head, value, head_len);
     head[head_len] = '\0';
-    crash_value_id parsed;
+    crash_model_value_id parsed;
     if (sscanf(head, "lsmkv-crash w=%" SCNu32 " c=%" SCNu64 " k=%" SCNu32 " r=%" SCNu32 " |",
                &parsed.writer, &parsed.counter, &parsed.key, &parsed.round) != 4) {
         return false;
@@ -116,7 +90,7 @@ crash_value_parse(const uint8_t *value, size_t len, uint32_t max_filler, crash_v
     /* sscanf accepts spaces, signs and leading zeros: comparing with the canonical
      * rendering rejects those, and checks the filler byte by byte. */
     uint8_t canonical[CRASH_VALUE_MAX];
-    size_t canonical_len = crash_value_format(&parsed, max_filler, canonical);
+    size_t canonical_len = crash_model_value_format(&parsed, max_filler, canonical);
     if (canonical_len != len || memcmp(canonical, value, len) != 0) {
         return false;
     }
@@ -191,8 +165,9 @@ crash_model_begin(crash_model *m, uint32_t writer, uint32_t round, uint32_t key,
     w->flight_op = (uint8_t)op;
     w->flight_counter = counter;
     if (op == CRASH_OP_PUT) {
-        crash_value_id id = {.writer = writer, .counter = counter, .key = key, .round = round};
-        *value_len = crash_value_format(&id, m->max_filler, value);
+        crash_model_value_id id = {
+            .writer = writer, .counter = counter, .key = key, .round = round};
+        *value_len = crash_model_value_format(&id, m->max_filler, value);
     }
     return counter;
 }
@@ -281,8 +256,8 @@ check_value(const crash_model *m, writer_model *w, uint32_t writer, uint32_t key
             const uint8_t *value, size_t len, bool *applied, char *detail, size_t size)
 {
     key_state *k = &w->keys[key];
-    crash_value_id id;
-    if (!crash_value_parse(value, len, m->max_filler, &id) || id.writer != writer ||
+    crash_model_value_id id;
+    if (!crash_model_value_parse(value, len, m->max_filler, &id) || id.writer != writer ||
         id.key != key || id.counter >= w->sent || w->sent_key[id.counter] != key) {
         char shown[256];
         escape_prefix(value, len, shown, sizeof(shown));

@@ -89,29 +89,18 @@ void crash_model_end_round(crash_model *m, uint32_t writer);
 
 /* ---- values (exposed for the tests) ---------------------------------------------- */
 
-typedef struct crash_value_id {
+typedef struct crash_model_value_id {
     uint32_t writer;
     uint64_t counter;
     uint32_t key;
     uint32_t round;
-} crash_value_id;
+} crash_model_value_id;
 
 /* Writes the value of id into out[CRASH_VALUE_MAX]; returns its length. */
-size_t crash_value_format(const crash_value_id *id, uint32_t max_filler, uint8_t *out);
+size_t crash_model_value_format(const crash_model_value_id *id, uint32_t max_filler, uint8_t *out);
 
-/* Parses a value: false unless it is exactly what crash_value_format wrote for some id. */
-bool crash_value_parse(const uint8_t *value, size_t len, uint32_t max_filler, crash_value_id *id);
-
-/* ---- a small seeded random generator (splitmix64) ------------------------------- */
-
-typedef struct crash_rng {
-    uint64_t state;
-} crash_rng;
-
-/* A generator for one purpose: the same (seed, a, b, c) gives the same stream. */
-void crash_rng_init(crash_rng *rng, uint64_t seed, uint64_t a, uint64_t b, uint64_t c);
-uint64_t crash_rng_next(crash_rng *rng);
-/* Uniform in [0, n); n > 0. */
-uint64_t crash_rng_below(crash_rng *rng, uint64_t n);
+/* Parses a value: false unless it is exactly what crash_model_value_format wrote for some id. */
+bool crash_model_value_parse(const uint8_t *value, size_t len, uint32_t max_filler,
+                             crash_model_value_id *id);
 
 #endif

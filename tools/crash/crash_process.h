@@ -1,50 +1,28 @@
 /*
- * lsmkv-crash's child processes: the lsmkv-server under test (started on a
- * free loopback port, its output appended to a log file, ready once it
- * answers a Stats call; killed with SIGKILL or stopped with SIGTERM) and
- * lsmkv-dump verify after the last round.
+ * lsmkv-crash's child processes: spawned with their output appended to a
+ * file, reaped with a deadline (on a pidfd where the kernel has them, so a
+ * wait ends the moment the child exits).
  */
 #ifndef LSMKV_TOOLS_CRASH_PROCESS_H
 #define LSMKV_TOOLS_CRASH_PROCESS_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
-#define CRASH_SERVER_MAX_ARGS 32
+/* Starts argv (argv[0] the program's path) with stdin from /dev/null and stdout
+ * and stderr appended to out_path, every signal unblocked. Returns its pid, or 0
+ * (with the reason on stderr). */
+pid_t crash_process_spawn(const char *const *argv, const char *out_path);
 
-typedef struct crash_server {
-    const char *binary;                      /* lsmkv-server */
-    const char *data_dir;                    /* --data-dir */
-    const char *log_path;                    /* stdout and stderr of every start, appended */
-    const char *args[CRASH_SERVER_MAX_ARGS]; /* more flags (--sync ...), NULL-terminated */
-    pid_t pid;                               /* 0 when not running */
-    char url[64];                            /* tcp://127.0.0.1:PORT of the running server */
-} crash_server;
+/* Reaps pid within timeout_ms: its exit code, or 128 + the signal that ended it;
+ * -1 if it still runs (it is left running). */
+int crash_process_wait(pid_t pid, int timeout_ms);
 
-/*
- * Starts the server on a free loopback port and waits (up to timeout_ms) until
- * it answers a Stats call. Retries on another port if the one picked was taken
- * meanwhile. Returns true when it runs; else false with a reason in err.
- */
-bool crash_server_start(crash_server *s, int timeout_ms, char *err, size_t err_size);
+/* Spawns argv and waits up to timeout_ms for it: its status as crash_process_wait
+ * gives it, or -1 if it could not start or had to be killed. */
+int crash_process_run(const char *const *argv, const char *out_path, int timeout_ms);
 
-/* Sends SIGKILL (async-signal-safe: callable from any thread at any time). */
-void crash_server_kill(const crash_server *s);
-
-/* Waits for the server to exit and returns its status: the exit code, or 128 +
- * the signal; -1 if it still runs after timeout_ms (it is left running). */
-int crash_server_wait(crash_server *s, int timeout_ms);
-
-/* SIGTERM, then waits up to timeout_ms; SIGKILL after that. Returns the status as
- * crash_server_wait does (-1: it had to be killed). */
-int crash_server_stop(crash_server *s, int timeout_ms);
-
-/* Runs argv (argv[0] the program) with stdout and stderr to out_path, waits up to
- * timeout_ms; returns its status as above, or -1 if it could not run or was killed. */
-int crash_run(const char *const *argv, const char *out_path, int timeout_ms);
-
-/* The last max_bytes of a file, printed to stderr with each line indented. */
-void crash_print_tail(const char *path, size_t max_bytes);
+/* The last max_bytes of a file (from a line start) to stderr, indented. */
+void crash_process_print_tail(const char *path, size_t max_bytes);
 
 #endif

@@ -1,5 +1,7 @@
 #include "crash_round.h"
 
+#include "crash_rng.h"
+
 #include "lsmkv/client.h"
 
 #include <inttypes.h>

@@ -18,7 +18,7 @@
 #define LSMKV_TOOLS_CRASH_ROUND_H
 
 #include "crash_model.h"
-#include "crash_process.h"
+#include "crash_server.h"
 
 #include <stdint.h>
 

@@ -18,7 +18,9 @@
  * verify failure; 2 bad usage or a set-up failure.
  */
 #include "crash_model.h"
+#include "crash_rng.h"
 #include "crash_process.h"
+#include "crash_server.h"
 #include "crash_round.h"
 
 #include <dirent.h>
@@ -31,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define START_TIMEOUT_MS  60000
@@ -150,6 +151,47 @@ find_beside_self(const char *name, const char *build_relative)
     return NULL;
 }
 
+/* Stores the value v of one flag that takes a value; exits on an unknown flag. */
+static void
+parse_value_flag(options *o, const char *flag, const char *v)
+{
+    if (strcmp(flag, "--server") == 0) {
+        o->server = v;
+    } else if (strcmp(flag, "--dump") == 0) {
+        o->dump = v;
+    } else if (strcmp(flag, "--dir") == 0) {
+        o->dir = v;
+    } else if (strcmp(flag, "--sync") == 0) {
+        if (strcmp(v, "always") != 0 && strcmp(v, "none") != 0) {
+            usage_error("--sync: '%s' is not always or none", v);
+        }
+        o->sync = v;
+    } else if (strcmp(flag, "--rounds") == 0) {
+        o->rounds = (uint32_t)parse_number(flag, v, 1, 1000000);
+    } else if (strcmp(flag, "--writers") == 0) {
+        o->writers = (uint32_t)parse_number(flag, v, 1, 256);
+    } else if (strcmp(flag, "--keys") == 0) {
+        o->keys = (uint32_t)parse_number(flag, v, 1, 1000000);
+    } else if (strcmp(flag, "--seed") == 0) {
+        o->seed = parse_number(flag, v, 0, UINT64_MAX);
+    } else if (strcmp(flag, "--ops") == 0) {
+        o->ops = parse_number(flag, v, 1, 100000000);
+    } else if (strcmp(flag, "--value-size") == 0) {
+        o->max_filler = (uint32_t)parse_number(flag, v, 0, CRASH_VALUE_MAX - 64);
+    } else if (strcmp(flag, "--flush-every") == 0) {
+        o->flush_every = (uint32_t)parse_number(flag, v, 1, 100000000);
+    } else if (strcmp(flag, "--timeout-ms") == 0) {
+        o->timeout_ms = (uint32_t)parse_number(flag, v, 100, 3600000);
+    } else if (strcmp(flag, "--server-arg") == 0) {
+        if (o->server_arg_count == MAX_SERVER_ARGS) {
+            usage_error("--server-arg: at most 8 (%s)", v);
+        }
+        o->server_args[o->server_arg_count++] = v;
+    } else {
+        usage_error("unknown flag '%s'", flag);
+    }
+}
+
 static void
 parse_flags(int argc, char **argv, options *o)
 {
@@ -175,42 +217,7 @@ parse_flags(int argc, char **argv, options *o)
         if (i + 1 == argc) {
             usage_error("'%s' needs a value (or is unknown)", flag);
         }
-        const char *v = argv[++i];
-        if (strcmp(flag, "--server") == 0) {
-            o->server = v;
-        } else if (strcmp(flag, "--dump") == 0) {
-            o->dump = v;
-        } else if (strcmp(flag, "--dir") == 0) {
-            o->dir = v;
-        } else if (strcmp(flag, "--sync") == 0) {
-            if (strcmp(v, "always") != 0 && strcmp(v, "none") != 0) {
-                usage_error("--sync: '%s' is not always or none", v);
-            }
-            o->sync = v;
-        } else if (strcmp(flag, "--rounds") == 0) {
-            o->rounds = (uint32_t)parse_number(flag, v, 1, 1000000);
-        } else if (strcmp(flag, "--writers") == 0) {
-            o->writers = (uint32_t)parse_number(flag, v, 1, 256);
-        } else if (strcmp(flag, "--keys") == 0) {
-            o->keys = (uint32_t)parse_number(flag, v, 1, 1000000);
-        } else if (strcmp(flag, "--seed") == 0) {
-            o->seed = parse_number(flag, v, 0, UINT64_MAX);
-        } else if (strcmp(flag, "--ops") == 0) {
-            o->ops = parse_number(flag, v, 1, 100000000);
-        } else if (strcmp(flag, "--value-size") == 0) {
-            o->max_filler = (uint32_t)parse_number(flag, v, 0, CRASH_VALUE_MAX - 64);
-        } else if (strcmp(flag, "--flush-every") == 0) {
-            o->flush_every = (uint32_t)parse_number(flag, v, 1, 100000000);
-        } else if (strcmp(flag, "--timeout-ms") == 0) {
-            o->timeout_ms = (uint32_t)parse_number(flag, v, 100, 3600000);
-        } else if (strcmp(flag, "--server-arg") == 0) {
-            if (o->server_arg_count == MAX_SERVER_ARGS) {
-                usage_error("--server-arg: at most 8 (%s)", v);
-            }
-            o->server_args[o->server_arg_count++] = v;
-        } else {
-            usage_error("unknown flag '%s'", flag);
-        }
+        parse_value_flag(o, flag, argv[++i]);
     }
     if (o->server == NULL) {
         o->server = find_beside_self("lsmkv-server", "../../src/server/lsmkv-server");
@@ -248,6 +255,17 @@ static int
 remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     return remove(path);
+}
+
+/* Removes a temp work dir after a clean run (or a set-up failure); says where a kept one is. */
+static void
+remove_work_dir(const options *o, bool temp, const char *work, bool removable)
+{
+    if (removable && temp && !o->keep) {
+        nftw(work, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    } else {
+        printf("work dir kept: %s (store in data/, server output in server.log)\n", work);
+    }
 }
 
 /* Sets up *work (the base directory) and returns whether it is a temp one. */
@@ -318,9 +336,10 @@ print_check_failures(const crash_check_result *c)
     }
 }
 
-/* One round: write, kill, restart, check. False if the run must stop. */
+/* The first half of a round: writes until the kill; false unless the server died of it. */
 static bool
-run_round(const options *o, uint32_t round, crash_model *m, crash_server *srv, totals *t)
+write_and_kill(const options *o, uint32_t round, crash_model *m, crash_server *srv, totals *t,
+               crash_round_result *r)
 {
     crash_rng rng;
     crash_rng_init(&rng, o->seed, 0, round, 0);
@@ -334,36 +353,36 @@ run_round(const options *o, uint32_t round, crash_model *m, crash_server *srv, t
         .timeout_ms = o->timeout_ms,
         .server = srv,
     };
-    crash_round_result r;
-    crash_round_run(m, &c, &r);
+    crash_round_run(m, &c, r);
     int status = crash_server_wait(srv, STOP_TIMEOUT_MS);
-    t->puts += r.puts;
-    t->deletes += r.deletes;
-    t->flushes += r.flushes;
-    t->compactions += r.compactions;
-    t->in_flight += r.in_flight;
-    t->maintenance_cut += r.maintenance_cut;
-    t->errors += r.errors;
-    if (r.errors > 0) {
+    t->puts += r->puts;
+    t->deletes += r->deletes;
+    t->flushes += r->flushes;
+    t->compactions += r->compactions;
+    t->in_flight += r->in_flight;
+    t->maintenance_cut += r->maintenance_cut;
+    t->errors += r->errors;
+    if (r->errors > 0) {
         fprintf(stderr,
                 "round %" PRIu32 ": %" PRIu64 " call(s) failed before the kill; first: %s\n", round,
-                r.errors, r.first_error);
+                r->errors, r->first_error);
     }
     if (status != 128 + SIGKILL) {
         fprintf(stderr,
                 "round %" PRIu32 ": the server ended with status %d, not by our SIGKILL; "
                 "its log:\n",
                 round, status);
-        crash_print_tail(srv->log_path, 4000);
+        crash_process_print_tail(srv->log_path, 4000);
         return false;
     }
-    char err[512];
-    if (!crash_server_start(srv, START_TIMEOUT_MS, err, sizeof(err))) {
-        fprintf(stderr, "round %" PRIu32 ": restart failed: %s\n", round, err);
-        crash_print_tail(srv->log_path, 4000);
-        t->errors++;
-        return false;
-    }
+    return true;
+}
+
+/* The second half: every key read back and judged; false on any failure. */
+static bool
+check_after_restart(const options *o, uint32_t round, crash_model *m, const crash_server *srv,
+                    totals *t, const crash_round_result *r)
+{
     crash_check_result check;
     crash_round_check(m, srv->url, o->timeout_ms, &check);
     t->applied += check.applied;
@@ -372,13 +391,14 @@ run_round(const options *o, uint32_t round, crash_model *m, crash_server *srv, t
     t->losses += check.losses;
     t->phantoms += check.phantoms;
     t->errors += check.errors;
+    uint64_t failures = check.losses + check.phantoms + check.errors;
     if (!o->quiet) {
         printf("round %" PRIu32 ": killed after %" PRIu64 " acknowledged writes (%" PRIu64
                " puts, %" PRIu64 " deletes; %" PRIu64 " flushes, %" PRIu64 " compactions%s); "
                "%" PRIu64 " in flight (%" PRIu64 " applied); %" PRIu64 " keys: %s\n",
-               round, r.puts + r.deletes, r.puts, r.deletes, r.flushes, r.compactions,
-               r.maintenance_cut ? ", one cut short" : "", r.in_flight, check.applied, check.keys,
-               check.losses + check.phantoms + check.errors ? "FAILED" : "ok");
+               round, r->puts + r->deletes, r->puts, r->deletes, r->flushes, r->compactions,
+               r->maintenance_cut ? ", one cut short" : "", r->in_flight, check.applied, check.keys,
+               failures ? "FAILED" : "ok");
         fflush(stdout);
     }
     if (check.errors > 0) {
@@ -389,7 +409,25 @@ run_round(const options *o, uint32_t round, crash_model *m, crash_server *srv, t
                 check.losses, check.phantoms);
         print_check_failures(&check);
     }
-    return check.losses + check.phantoms + check.errors == 0 && r.errors == 0;
+    return failures == 0;
+}
+
+/* One round: write, kill, restart, check. False if the run must stop. */
+static bool
+run_round(const options *o, uint32_t round, crash_model *m, crash_server *srv, totals *t)
+{
+    crash_round_result r;
+    if (!write_and_kill(o, round, m, srv, t, &r)) {
+        return false;
+    }
+    char err[512];
+    if (!crash_server_start(srv, START_TIMEOUT_MS, err, sizeof(err))) {
+        fprintf(stderr, "round %" PRIu32 ": restart failed: %s\n", round, err);
+        crash_process_print_tail(srv->log_path, 4000);
+        t->errors++;
+        return false;
+    }
+    return check_after_restart(o, round, m, srv, t, &r) && r.errors == 0;
 }
 
 /* After the last round: SIGTERM must stop the server with exit 0, then lsmkv-dump verify. */
@@ -401,18 +439,18 @@ stop_and_verify(const options *o, crash_server *srv, const char *work, const cha
     if (status != 0) {
         fprintf(stderr, "lsmkv-server exited with status %d on SIGTERM (0 expected); its log:\n",
                 status);
-        crash_print_tail(srv->log_path, 4000);
+        crash_process_print_tail(srv->log_path, 4000);
         ok = false;
     }
     char out[PATH_MAX];
     snprintf(out, sizeof(out), "%s/verify.txt", work);
     unlink(out);
     const char *argv[] = {o->dump, "verify", data, NULL};
-    int verify = crash_run(argv, out, VERIFY_TIMEOUT_MS);
+    int verify = crash_process_run(argv, out, VERIFY_TIMEOUT_MS);
     printf("lsmkv-dump verify: %s (exit %d)\n", verify == 0 ? "ok" : "FAILED", verify);
     if (verify != 0) {
         fprintf(stderr, "lsmkv-dump verify %s:\n", data);
-        crash_print_tail(out, 8000);
+        crash_process_print_tail(out, 8000);
         ok = false;
     }
     return ok;
@@ -474,7 +512,8 @@ main(int argc, char **argv)
     char err[512];
     if (!crash_server_start(&srv, START_TIMEOUT_MS, err, sizeof(err))) {
         fprintf(stderr, "lsmkv-crash: cannot start the server: %s\n", err);
-        crash_print_tail(log_path, 4000);
+        crash_process_print_tail(log_path, 4000);
+        remove_work_dir(&o, temp, work, true);
         return 2;
     }
     crash_model *m = crash_model_new(o.writers, o.keys, o.max_filler);
@@ -489,11 +528,7 @@ main(int argc, char **argv)
     }
     print_totals(&o, round, &t);
     crash_model_free(m);
-    if (ok && temp && !o.keep) {
-        nftw(work, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    } else {
-        printf("work dir kept: %s (store in data/, server output in server.log)\n", work);
-    }
+    remove_work_dir(&o, temp, work, ok);
     printf("%s\n", ok ? "PASSED" : "FAILED");
     return ok ? 0 : 1;
 }
