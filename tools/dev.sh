@@ -5,11 +5,14 @@
 #                         defaults (tcp://127.0.0.1:7420, ./lsmkv-data); extra
 #                         arguments go to lsmkv-server (see --help)
 #   ./tools/dev.sh test   install what is missing, build, run the whole test suite:
-#                         plain build, then AddressSanitizer+UBSan, then the
-#                         concurrency tests under ThreadSanitizer
+#                         plain build (with a short crash-harness run), then
+#                         AddressSanitizer+UBSan, then the concurrency tests
+#                         under ThreadSanitizer, then every libFuzzer target of
+#                         tests/fuzz for LSMKV_FUZZ_SECONDS each (clang build)
 #
 # Environment: JOBS (parallel build jobs, default: number of cores),
-# LSMKV_SKIP_SANITIZERS=1 (test: plain build only, for quick local runs).
+# LSMKV_SKIP_SANITIZERS=1 (test: plain build only, for quick local runs; no
+# fuzzing either), LSMKV_FUZZ_SECONDS (default 30; 0 skips the fuzz step).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,7 +73,35 @@ cmd_test() {
         run_tests build-asan
     build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLSMKV_SANITIZE=thread
     TSAN_OPTIONS=halt_on_error=1 run_tests build-tsan -L concurrency
+    fuzz_tests
     say "all tests passed"
+}
+
+# Every tests/fuzz/fuzz_<name>.c for LSMKV_FUZZ_SECONDS (CTest "fuzz.<name>"),
+# built as tools/fuzz.sh builds them (clang, libFuzzer, ASan+UBSan, build-fuzz/).
+fuzz_tests() {
+    local seconds=${LSMKV_FUZZ_SECONDS:-30}
+    [ "$seconds" = 0 ] && return 0
+    command -v clang >/dev/null || packages+=(clang)
+    install_missing
+    local targets=()
+    for source in tests/fuzz/fuzz_*.c; do
+        targets+=("$(basename "$source" .c)")
+    done
+    say "building the fuzz targets in build-fuzz"
+    CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLSMKV_FUZZ=ON \
+        -DLSMKV_SANITIZE=address,undefined -DLSMKV_WERROR=ON \
+        -DLSMKV_FUZZ_TEST_SECONDS="$seconds" >/dev/null
+    cmake --build build-fuzz -j "${JOBS:-$(nproc)}" --target "${targets[@]}"
+    local status=0
+    run_tests build-fuzz -L fuzz || status=$?
+    # Executions per target, from libFuzzer's final statistics.
+    awk '/^[0-9]+\/[0-9]+ Test: / { name = $3 }
+         /^stat::number_of_executed_units:/ { runs[name] = $2 }
+         /^stat::average_exec_per_sec:/ { rate[name] = $2 }
+         END { for (n in runs) printf "  %-22s %10d executions (%d/s)\n", n, runs[n], rate[n] }' \
+        build-fuzz/Testing/Temporary/LastTest.log | sort >&2
+    return "$status"
 }
 
 cmd_run() {

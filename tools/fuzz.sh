@@ -5,7 +5,7 @@
 #   tools/fuzz.sh TARGET SECONDS   build fuzz_TARGET and run it for SECONDS on a
 #                                  fresh copy of tests/fuzz/corpus/TARGET/
 #   tools/fuzz.sh list             the targets
-#   tools/fuzz.sh seeds            regenerate the engine targets' seed corpora
+#   tools/fuzz.sh seeds            regenerate the seed corpora (make_seeds.c)
 #
 # A target is any tests/fuzz/fuzz_<name>.c, with its seeds in
 # tests/fuzz/corpus/<name>/: adding one needs no change here (nor in CMake,

@@ -17,6 +17,8 @@
  * that a bad flag is a usage error (exit 2) rather than a failed open. */
 #define MEMTABLE_MIN (64ull << 10)
 #define MEMTABLE_MAX (1ull << 30)
+#define TARGET_MIN   (64ull << 10) /* level1_target_bytes, sstable_target_bytes */
+#define TARGET_MAX   (1ull << 40)
 #define CACHE_MAX    (1ull << 40)
 #define MESSAGE_MIN  (1ull << 10)
 #define MESSAGE_MAX  (1ull << 30)
@@ -225,6 +227,28 @@ set_memtable_size(config *cfg, const char *value, lsmkv_error *err)
 }
 
 static int
+set_level1_target_size(config *cfg, const char *value, lsmkv_error *err)
+{
+    uint64_t v;
+    int rc = parse_bytes_in("level1-target-size", value, TARGET_MIN, TARGET_MAX, &v, err);
+    if (rc == LSMKV_OK) {
+        cfg->store.level1_target_bytes = v;
+    }
+    return rc;
+}
+
+static int
+set_sstable_target_size(config *cfg, const char *value, lsmkv_error *err)
+{
+    uint64_t v;
+    int rc = parse_bytes_in("sstable-target-size", value, TARGET_MIN, TARGET_MAX, &v, err);
+    if (rc == LSMKV_OK) {
+        cfg->store.sstable_target_bytes = v;
+    }
+    return rc;
+}
+
+static int
 set_max_message_size(config *cfg, const char *value, lsmkv_error *err)
 {
     uint64_t v;
@@ -326,6 +350,11 @@ static const flag flags[] = {
      "always: fsync the log before acknowledging a write (default); none: leave it to the OS"},
     {"memtable-size", "BYTES", set_memtable_size,
      "flush the memtable to an SSTable at this size (default 4M; 64K to 1G)"},
+    {"level1-target-size", "BYTES", set_level1_target_size,
+     "size target of compaction level 1; each deeper level's is 10 times more (default "
+     "16M; 64K to 1T)"},
+    {"sstable-target-size", "BYTES", set_sstable_target_size,
+     "largest SSTable a compaction writes (default 64M; 64K to 1024G)"},
     {"max-message-size", "BYTES", set_max_message_size,
      "largest request accepted and response sent: larger requests are dropped unanswered, "
      "Scan pages are cut to fit (default 16512K: the largest key and value plus 64K)"},

@@ -11,6 +11,7 @@
 #include "rpc.h"
 #include "server.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,10 +21,13 @@ log_settings(const config *cfg, const logger *lg)
 {
     const lsmkv_options *o = &cfg->store;
     log_info(lg,
-             "lsmkv-server %s starting: data dir %s, sync %s, memtable %zu bytes, compression "
-             "%s, block cache %zu bytes, max key %zu bytes, max value %zu bytes, max message "
+             "lsmkv-server %s starting: data dir %s, sync %s, memtable %zu bytes, level 1 target "
+             "%" PRIu64 " bytes, sstable target %" PRIu64
+             " bytes, compression %s, block cache %zu bytes, max key %zu bytes, max value %zu "
+             "bytes, max message "
              "%zu bytes, %d workers, io model %s, log level %s",
              lsmkv_version(), cfg->data_dir, config_sync_name(o->sync), o->memtable_bytes,
+             o->level1_target_bytes, o->sstable_target_bytes,
              config_compression_name(o->compression), o->block_cache_bytes, o->max_key_bytes,
              o->max_value_bytes, cfg->max_message_bytes, cfg->workers,
              config_io_model_name(cfg->io_model), config_log_level_name(o->log_level));

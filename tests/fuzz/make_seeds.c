@@ -17,6 +17,9 @@
 #include "wal.h"
 #include "write_batch.h"
 
+#include "lsmkv/v1/kv.pb-c.h"
+#include "lsmkv/v1/rpc.pb-c.h"
+
 #include <string.h>
 #include <sys/stat.h>
 
@@ -219,6 +222,74 @@ make_manifest(const char *name, int tables)
     manifest_state_fini(&s);
 }
 
+/* ---- RPC requests (fuzz_rpc) ------------------------------------------------------------ */
+
+/* An RpcRequest for method with the packed message as payload (message NULL: none). */
+static void
+write_request(const char *name, const char *method, const ProtobufCMessage *message,
+              uint32_t timeout_ms)
+{
+    uint8_t payload[4096];
+    Lsmkv__V1__RpcRequest req = LSMKV__V1__RPC_REQUEST__INIT;
+    req.method = (char *)method;
+    if (message != NULL) {
+        req.payload.len = protobuf_c_message_pack(message, payload);
+        req.payload.data = payload;
+    }
+    req.timeout_ms = timeout_ms;
+    uint8_t out[8192];
+    size_t len = lsmkv__v1__rpc_request__pack(&req, out);
+    write_seed("rpc", name, out, len);
+}
+
+static ProtobufCBinaryData
+bytes_of(const char *data, size_t len)
+{
+    return (ProtobufCBinaryData){.len = len, .data = (uint8_t *)data};
+}
+
+/* One request per method (valid, a few shapes of each), then bad ones. */
+static void
+make_rpc_requests(void)
+{
+    Lsmkv__V1__PutRequest put = LSMKV__V1__PUT_REQUEST__INIT;
+    put.key = bytes_of("greeting", 8);
+    put.value = bytes_of("hello", 5);
+    write_request("put", "/lsmkv.v1.KV/Put", &put.base, 0);
+    put.key = bytes_of("k\0\xff", 3); /* binary key, empty value, sync=always, a deadline */
+    put.value = bytes_of("", 0);
+    put.sync = LSMKV__V1__SYNC_MODE__SYNC_ALWAYS;
+    write_request("put-binary-sync-deadline", "/lsmkv.v1.KV/Put", &put.base, 5000);
+    put.key = bytes_of("", 0); /* empty key: INVALID_ARGUMENT */
+    put.sync = LSMKV__V1__SYNC_MODE__SYNC_NONE;
+    write_request("put-empty-key", "/lsmkv.v1.KV/Put", &put.base, 0);
+
+    Lsmkv__V1__GetRequest get = LSMKV__V1__GET_REQUEST__INIT;
+    get.key = bytes_of("greeting", 8);
+    write_request("get", "/lsmkv.v1.KV/Get", &get.base, 0);
+    Lsmkv__V1__DeleteRequest del = LSMKV__V1__DELETE_REQUEST__INIT;
+    del.key = bytes_of("greeting", 8);
+    write_request("delete", "/lsmkv.v1.KV/Delete", &del.base, 1000);
+    Lsmkv__V1__FlushRequest flush = LSMKV__V1__FLUSH_REQUEST__INIT;
+    write_request("flush", "/lsmkv.v1.KV/Flush", &flush.base, 0);
+    Lsmkv__V1__CompactRequest compact = LSMKV__V1__COMPACT_REQUEST__INIT;
+    write_request("compact", "/lsmkv.v1.KV/Compact", &compact.base, 0);
+    Lsmkv__V1__StatsRequest stats = LSMKV__V1__STATS_REQUEST__INIT;
+    write_request("stats", "/lsmkv.v1.KV/Stats", &stats.base, 0);
+
+    write_request("unknown-method", "/lsmkv.v1.KV/Scan", NULL, 0);
+    write_request("unknown-service", "/other.Svc/Put", NULL, 0);
+    write_request("bad-method-name", "Put", NULL, 0);
+    static const uint8_t bad_payload[] = {0x0a, 0x7f, 'k'}; /* key field cut short */
+    Lsmkv__V1__RpcRequest req = LSMKV__V1__RPC_REQUEST__INIT;
+    req.method = "/lsmkv.v1.KV/Put";
+    req.payload = (ProtobufCBinaryData){.len = sizeof(bad_payload), .data = (uint8_t *)bad_payload};
+    uint8_t out[256];
+    write_seed("rpc", "put-truncated-payload", out, lsmkv__v1__rpc_request__pack(&req, out));
+    static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x00, 0x12, 0x80};
+    write_seed("rpc", "garbage", garbage, sizeof(garbage));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -234,5 +305,6 @@ main(int argc, char **argv)
     make_manifest("manifest-empty", 0);
     make_manifest("manifest-1-table", 1);
     make_manifest("manifest-5-tables", 5);
+    make_rpc_requests();
     return 0;
 }

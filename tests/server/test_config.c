@@ -60,6 +60,8 @@ test_defaults(void **state)
     lsmkv_options_init(&engine);
     assert_int_equal(cfg.store.memtable_bytes, engine.memtable_bytes);
     assert_int_equal(cfg.store.block_cache_bytes, engine.block_cache_bytes);
+    assert_int_equal(cfg.store.level1_target_bytes, engine.level1_target_bytes);
+    assert_int_equal(cfg.store.sstable_target_bytes, engine.sstable_target_bytes);
     /* The default message fits the largest key and value plus the envelope. */
     assert_int_equal(cfg.max_message_bytes, (64u << 10) + (16u << 20) + (64u << 10));
     assert_true(cfg.max_message_bytes > engine.max_key_bytes + engine.max_value_bytes);
@@ -77,7 +79,8 @@ test_every_flag_with_separate_value(void **state)
     assert_int_equal(PARSE(&cfg, &err, "--listen", "ipc:///tmp/x.sock", "--data-dir", "/d",
                            "--sync", "none", "--memtable-size", "8M", "--max-message-size", "2M",
                            "--workers", "4", "--log-level", "debug", "--compression", "zstd",
-                           "--block-cache-size", "0", "--io-model", "threads"),
+                           "--block-cache-size", "0", "--io-model", "threads",
+                           "--level1-target-size", "256K", "--sstable-target-size", "128K"),
                      LSMKV_OK);
     assert_int_equal(cfg.listen_count, 1);
     assert_string_equal(cfg.listen[0], "ipc:///tmp/x.sock");
@@ -90,6 +93,8 @@ test_every_flag_with_separate_value(void **state)
     assert_int_equal(cfg.store.compression, LSMKV_COMPRESSION_ZSTD);
     assert_int_equal(cfg.store.block_cache_bytes, 0);
     assert_int_equal(cfg.io_model, SERVER_IO_THREADS);
+    assert_int_equal(cfg.store.level1_target_bytes, 256u << 10);
+    assert_int_equal(cfg.store.sstable_target_bytes, 128u << 10);
 }
 
 static void
@@ -100,7 +105,8 @@ test_every_flag_with_equals_value(void **state)
     assert_int_equal(PARSE(&cfg, &err, "--listen=tcp://0.0.0.0:1", "--data-dir=a=b",
                            "--sync=always", "--memtable-size=64K", "--max-message-size=1G",
                            "--workers=1024", "--log-level=error", "--compression=lz4",
-                           "--block-cache-size=1g", "--io-model=callbacks"),
+                           "--block-cache-size=1g", "--io-model=callbacks",
+                           "--level1-target-size=64K", "--sstable-target-size=1024G"),
                      LSMKV_OK);
     assert_string_equal(cfg.listen[0], "tcp://0.0.0.0:1");
     assert_string_equal(cfg.data_dir, "a=b"); /* only the first '=' splits */
@@ -112,6 +118,8 @@ test_every_flag_with_equals_value(void **state)
     assert_int_equal(cfg.store.compression, LSMKV_COMPRESSION_LZ4);
     assert_int_equal(cfg.store.block_cache_bytes, 1u << 30);
     assert_int_equal(cfg.io_model, SERVER_IO_CALLBACKS);
+    assert_int_equal(cfg.store.level1_target_bytes, 64u << 10);
+    assert_int_equal(cfg.store.sstable_target_bytes, 1ull << 40);
 }
 
 static void
@@ -213,6 +221,10 @@ test_byte_flags_out_of_range(void **state)
     EXPECT_ERROR("out of range", "--max-message-size", "2G");
     EXPECT_ERROR("out of range", "--block-cache-size", "2048G");
     EXPECT_ERROR("is not a byte count", "--block-cache-size", "-1");
+    EXPECT_ERROR("--level1-target-size: 64000 is out of range", "--level1-target-size", "64000");
+    EXPECT_ERROR("out of range", "--level1-target-size", "2048G");
+    EXPECT_ERROR("--sstable-target-size: 1K is out of range", "--sstable-target-size", "1K");
+    EXPECT_ERROR("is not a byte count", "--sstable-target-size", "big");
 }
 
 static void
@@ -302,6 +314,8 @@ test_usage_documents_every_visible_flag(void **state)
                                           "--log-level error|warn|info|debug",
                                           "--compression none|lz4|zstd",
                                           "--block-cache-size BYTES",
+                                          "--level1-target-size BYTES",
+                                          "--sstable-target-size BYTES",
                                           "--version",
                                           "--help",
                                           "tcp://127.0.0.1:7420",
