@@ -1,0 +1,136 @@
+'use strict';
+/*
+ * lsmkv: a promise-based client of lsmkv-server (proto/lsmkv/v1) over nng
+ * req/rep. See index.d.ts for the documented API.
+ */
+
+const proto = require('./proto');
+const { Transport } = require('./transport');
+const { LsmkvError, StatusCode, statusName } = require('./errors');
+
+const DEFAULT_URL = 'tcp://127.0.0.1:7420';
+const DEFAULT_TIMEOUT_MS = 5000;
+const DEFAULT_MAX_MESSAGE_SIZE = 32 << 20; // a 16 MiB value with room to spare
+
+/** Durability of one write, on top of the server's --sync (kv.proto's SyncMode). */
+const Sync = Object.freeze({ DEFAULT: 0, ALWAYS: 1, NONE: 2 });
+
+// Numbers for uint64 fields: exact up to 2^53, far beyond any count or size here.
+const TO_OBJECT = { longs: Number, defaults: true, arrays: true };
+
+function bytesArg(name, value) {
+  if (Buffer.isBuffer(value)) return value;
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  throw new TypeError(`${name} must be a Buffer, Uint8Array or string, not ${value === null ? 'null' : typeof value}`);
+}
+
+function checkTimeout(ms) {
+  if (typeof ms !== 'number' || !(ms > 0) || !Number.isFinite(ms)) {
+    throw new RangeError(`timeout must be a positive number of milliseconds, not ${ms}`);
+  }
+  return ms;
+}
+
+function syncArg(sync) {
+  if (sync === undefined) return Sync.DEFAULT;
+  if (!Number.isInteger(sync)) throw new TypeError(`sync must be one of lsmkv.Sync's values, not ${sync}`);
+  return sync; // the server answers INVALID_ARGUMENT for a number it does not know
+}
+
+class Client {
+  /**
+   * @param {string} [url]
+   * @param {{timeout?: number, maxMessageSize?: number}} [options]
+   */
+  constructor(url = DEFAULT_URL, options = {}) {
+    if (typeof url !== 'string') throw new TypeError('url must be a string');
+    this.url = url;
+    this.timeout = checkTimeout(options.timeout ?? DEFAULT_TIMEOUT_MS);
+    const max = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    if (!Number.isInteger(max) || max <= 0) throw new RangeError('maxMessageSize must be a positive integer');
+    this._transport = new Transport(url, max);
+  }
+
+  /** True once close() was called. */
+  get closed() {
+    return this._transport.closed;
+  }
+
+  /** Closes the connection; calls in flight reject with CANCELLED. */
+  close() {
+    return this._transport.close();
+  }
+
+  async [Symbol.asyncDispose ?? Symbol.for('Symbol.asyncDispose')]() {
+    await this.close();
+  }
+
+  async put(key, value, options = {}) {
+    const request = { key: bytesArg('key', key), value: bytesArg('value', value), sync: syncArg(options.sync) };
+    return (await this._call('Put', request, options.timeout)).sequence;
+  }
+
+  async get(key, options = {}) {
+    const response = await this._call('Get', { key: bytesArg('key', key) }, options.timeout);
+    return response.found ? response.value : null;
+  }
+
+  async delete(key, options = {}) {
+    const request = { key: bytesArg('key', key), sync: syncArg(options.sync) };
+    return (await this._call('Delete', request, options.timeout)).sequence;
+  }
+
+  async flush(options = {}) {
+    return (await this._call('Flush', {}, options.timeout)).tables;
+  }
+
+  async compact(options = {}) {
+    return this._call('Compact', {}, options.timeout);
+  }
+
+  async stats(options = {}) {
+    return this._call('Stats', {}, options.timeout);
+  }
+
+  /**
+   * One RPC: wraps the request in an RpcRequest, exchanges it before the
+   * deadline, checks the status and decodes the method's response.
+   */
+  async _call(name, fields, timeout) {
+    const ms = timeout === undefined ? this.timeout : checkTimeout(timeout);
+    const deadline = performance.now() + ms;
+    const timeoutMs = Math.max(1, Math.min(Math.ceil(ms), 0xffffffff));
+    const method = proto.methods[name];
+    const payload = method.requestType.encode(method.requestType.fromObject(fields)).finish();
+    const envelope = proto.RpcRequest.encode({ method: method.path, payload, timeoutMs }).finish();
+    const answer = await this._transport.call(envelope, deadline, timeoutMs);
+    let reply;
+    try {
+      reply = proto.RpcResponse.decode(answer);
+    } catch (e) {
+      throw new LsmkvError(StatusCode.INTERNAL, `the answer is not an RpcResponse: ${e.message}`);
+    }
+    const code = reply.status ? reply.status.code : StatusCode.OK;
+    if (code !== StatusCode.OK) {
+      const details = reply.status.message || statusName(code).toLowerCase().replace(/_/g, ' ');
+      throw new LsmkvError(code, details);
+    }
+    try {
+      return method.responseType.toObject(method.responseType.decode(reply.payload), TO_OBJECT);
+    } catch (e) {
+      throw new LsmkvError(StatusCode.INTERNAL, `the answer is not a ${method.responseType.name}: ${e.message}`);
+    }
+  }
+}
+
+module.exports = {
+  Client,
+  LsmkvError,
+  StatusCode,
+  Sync,
+  statusName,
+  DEFAULT_URL,
+  DEFAULT_TIMEOUT_MS,
+  DEFAULT_MAX_MESSAGE_SIZE,
+};
