@@ -15,6 +15,10 @@ const DEFAULT_MAX_MESSAGE_SIZE = 32 << 20; // a 16 MiB value with room to spare
 /** Durability of one write, on top of the server's --sync (kv.proto's SyncMode). */
 const Sync = Object.freeze({ DEFAULT: 0, ALWAYS: 1, NONE: 2 });
 
+// A client dropped without close(): its socket is closed when it is collected.
+// (A client with calls in flight is reachable from them, so it has none then.)
+const unclosed = new FinalizationRegistry((transport) => transport.close());
+
 // Numbers for uint64 fields: exact up to 2^53, far beyond any count or size here.
 const TO_OBJECT = { longs: Number, defaults: true, arrays: true };
 
@@ -50,6 +54,7 @@ class Client {
     const max = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     if (!Number.isInteger(max) || max <= 0) throw new RangeError('maxMessageSize must be a positive integer');
     this._transport = new Transport(url, max);
+    unclosed.register(this, this._transport, this);
   }
 
   /** True once close() was called. */
@@ -59,6 +64,7 @@ class Client {
 
   /** Closes the connection; calls in flight reject with CANCELLED. */
   close() {
+    unclosed.unregister(this);
     return this._transport.close();
   }
 

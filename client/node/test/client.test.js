@@ -300,3 +300,23 @@ describe('failures', () => {
     silent.close();
   });
 });
+
+test('a client dropped without close() is closed when collected', { skip: typeof global.gc !== 'function' && 'needs --expose-gc' }, async () => {
+  const server = await new Server().start();
+  try {
+    let transport;
+    await (async () => {
+      const kv = new Client(server.url);
+      await kv.put('gc', 'me');
+      transport = kv._transport;
+    })();
+    for (let i = 0; i < 20 && !transport.closed; i++) {
+      global.gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(transport.closed, true);
+  } finally {
+    await server.stop();
+    await server.close();
+  }
+});
