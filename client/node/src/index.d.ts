@@ -176,11 +176,60 @@ export interface Stats {
   requests: number;
   /** RPCs answered with a status other than OK. */
   requestErrors: number;
+  /** Scan pages answered OK. */
+  scans: number;
+  /** Batch calls applied (their operations count in puts and deletes too). */
+  batches: number;
+  /** MultiGet calls answered OK (their keys count in gets too). */
+  multiGets: number;
 }
+
+/** One pair of a scan. */
+export interface KeyValue {
+  key: Buffer;
+  /** Empty when the scan was keysOnly. */
+  value: Buffer;
+}
+
+/**
+ * A key range: [start, end) restricted to keys beginning with prefix; every
+ * bound is optional.
+ */
+export interface ScanRange extends CallOptions {
+  /** The first key (inclusive). */
+  start?: Bytes;
+  /** The end (exclusive). */
+  end?: Bytes;
+  prefix?: Bytes;
+  /** Pairs carry keys only (values empty), so pages hold more. */
+  keysOnly?: boolean;
+}
+
+export interface ScanOptions extends ScanRange {
+  /** Stop after this many pairs (default: the whole range). */
+  limit?: number;
+  /** Pairs fetched per call (default 1000; the server caps at 10000). */
+  pageSize?: number;
+}
+
+export interface ScanPageOptions extends ScanRange {
+  /** The most pairs in this page: 1 or more (default 1000; the server caps at 10000). */
+  limit?: number;
+}
+
+export interface ScanPage {
+  pairs: KeyValue[];
+  /** Pass as the next call's `start` (other options unchanged); null: the range is exhausted. */
+  resumeKey: Buffer | null;
+}
+
+/** One operation of a batch. */
+export type BatchOp = { type: 'put'; key: Bytes; value: Bytes } | { type: 'delete'; key: Bytes };
 
 export declare const DEFAULT_URL: 'tcp://127.0.0.1:7420';
 export declare const DEFAULT_TIMEOUT_MS: 5000;
 export declare const DEFAULT_MAX_MESSAGE_SIZE: number;
+export declare const DEFAULT_SCAN_PAGE: 1000;
 
 /**
  * A client of one lsmkv-server.
@@ -222,6 +271,28 @@ export declare class Client {
   compact(options?: CallOptions): Promise<CompactionResult>;
   /** The server's counters and sizes. */
   stats(options?: CallOptions): Promise<Stats>;
+  /**
+   * The pairs of a range in ascending key order, fetched a page at a time as
+   * the loop goes: `for await (const { key, value } of kv.scan({ prefix: 'user:' }))`.
+   * Each page is read at its own point in time (a scan over several pages is
+   * not one snapshot) and each page's call has its own deadline. start > end
+   * rejects with INVALID_ARGUMENT.
+   */
+  scan(options?: ScanOptions): AsyncGenerator<KeyValue, void, undefined>;
+  /** One Scan call; scan() pages for you. */
+  scanPage(options?: ScanPageOptions): Promise<ScanPage>;
+  /**
+   * Applies puts and deletes atomically — all, or on any error none; later
+   * operations on the same key win. Resolves to the last sequence number. A
+   * bad operation rejects with INVALID_ARGUMENT naming its index ("op 3: ...").
+   */
+  batch(ops: BatchOp[], options?: WriteOptions): Promise<number>;
+  /**
+   * Reads many keys (at most 10000) at one point in time: the i-th result is
+   * the value of keys[i], or null. Found values over the server's message
+   * size reject with RESOURCE_EXHAUSTED.
+   */
+  multiGet(keys: Bytes[], options?: CallOptions): Promise<(Buffer | null)[]>;
   /**
    * Closes the connection. Calls in flight reject with CANCELLED; later calls
    * too. Resolves once the socket is closed; closing twice is harmless.

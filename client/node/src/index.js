@@ -11,6 +11,7 @@ const { LsmkvError, StatusCode, statusName } = require('./errors');
 const DEFAULT_URL = 'tcp://127.0.0.1:7420';
 const DEFAULT_TIMEOUT_MS = 5000;
 const DEFAULT_MAX_MESSAGE_SIZE = 32 << 20; // a 16 MiB value with room to spare
+const DEFAULT_SCAN_PAGE = 1000; // pairs per Scan call unless told (the server caps at 10000)
 
 /** Durability of one write, on top of the server's --sync (kv.proto's SyncMode). */
 const Sync = Object.freeze({ DEFAULT: 0, ALWAYS: 1, NONE: 2 });
@@ -18,6 +19,9 @@ const Sync = Object.freeze({ DEFAULT: 0, ALWAYS: 1, NONE: 2 });
 // A client dropped without close(): its socket is closed when it is collected.
 // (A client with calls in flight is reachable from them, so it has none then.)
 const unclosed = new FinalizationRegistry((transport) => transport.close());
+
+const OP_PUT = proto.root.lookupEnum('lsmkv.v1.OpType').values.OP_TYPE_PUT;
+const OP_DELETE = proto.root.lookupEnum('lsmkv.v1.OpType').values.OP_TYPE_DELETE;
 
 // Numbers for uint64 fields: exact up to 2^53, far beyond any count or size here.
 const TO_OBJECT = { longs: Number, defaults: true, arrays: true };
@@ -27,6 +31,10 @@ function bytesArg(name, value) {
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
   throw new TypeError(`${name} must be a Buffer, Uint8Array or string, not ${value === null ? 'null' : typeof value}`);
+}
+
+function optionalBytes(name, value) {
+  return value === undefined || value === null ? Buffer.alloc(0) : bytesArg(name, value);
 }
 
 function checkTimeout(ms) {
@@ -100,6 +108,68 @@ class Client {
   }
 
   /**
+   * Pairs of a key range in ascending key order, as an async iterator that
+   * fetches a page at a time: `for await (const { key, value } of kv.scan({ prefix: 'user:' }))`.
+   */
+  async *scan(options = {}) {
+    const { limit, pageSize = DEFAULT_SCAN_PAGE } = options;
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
+      throw new RangeError('limit must be a non-negative integer');
+    }
+    if (!(Number.isInteger(pageSize) && pageSize >= 1)) throw new RangeError('pageSize must be a positive integer');
+    let left = limit;
+    let start = options.start;
+    while (left === undefined || left > 0) {
+      const want = left === undefined ? pageSize : Math.min(pageSize, left);
+      const page = await this.scanPage({ ...options, start, limit: want });
+      for (const pair of page.pairs) yield pair;
+      if (left !== undefined) left -= page.pairs.length;
+      if (page.resumeKey === null) return;
+      if (page.pairs.length === 0 && start !== undefined && Buffer.compare(page.resumeKey, bytesArg('start', start)) === 0) {
+        throw new LsmkvError(StatusCode.INTERNAL, 'the server answered a Scan page that does not advance');
+      }
+      start = page.resumeKey;
+    }
+  }
+
+  /** One Scan call: a page of pairs, and the key to resume from (null at the end). */
+  async scanPage(options = {}) {
+    const request = {
+      start: optionalBytes('start', options.start),
+      end: optionalBytes('end', options.end),
+      prefix: optionalBytes('prefix', options.prefix),
+      limit: options.limit ?? DEFAULT_SCAN_PAGE,
+      keysOnly: Boolean(options.keysOnly),
+    };
+    const r = await this._call('Scan', request, options.timeout);
+    return {
+      pairs: r.pairs.map((p) => ({ key: p.key, value: p.value })),
+      resumeKey: r.resumeKey.length > 0 ? r.resumeKey : null,
+    };
+  }
+
+  /** Applies puts and deletes atomically; resolves to the last sequence number. */
+  async batch(ops, options = {}) {
+    if (!Array.isArray(ops)) throw new TypeError('ops must be an array');
+    const list = ops.map((op, i) => {
+      if (op && op.type === 'put') {
+        return { type: OP_PUT, key: bytesArg(`ops[${i}].key`, op.key), value: bytesArg(`ops[${i}].value`, op.value) };
+      }
+      if (op && op.type === 'delete') return { type: OP_DELETE, key: bytesArg(`ops[${i}].key`, op.key) };
+      throw new TypeError(`ops[${i}] must be { type: 'put', key, value } or { type: 'delete', key }`);
+    });
+    return (await this._call('Batch', { ops: list, sync: syncArg(options.sync) }, options.timeout)).sequence;
+  }
+
+  /** Reads many keys at one point in time: values (or null) in the keys' order. */
+  async multiGet(keys, options = {}) {
+    if (!Array.isArray(keys)) throw new TypeError('keys must be an array');
+    const request = { keys: keys.map((k, i) => bytesArg(`keys[${i}]`, k)) };
+    const r = await this._call('MultiGet', request, options.timeout);
+    return r.results.map((g) => (g.found ? g.value : null));
+  }
+
+  /**
    * One RPC: wraps the request in an RpcRequest, exchanges it before the
    * deadline, checks the status and decodes the method's response.
    */
@@ -139,4 +209,5 @@ module.exports = {
   DEFAULT_URL,
   DEFAULT_TIMEOUT_MS,
   DEFAULT_MAX_MESSAGE_SIZE,
+  DEFAULT_SCAN_PAGE,
 };

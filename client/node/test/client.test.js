@@ -122,6 +122,7 @@ describe('against lsmkv-server', () => {
     assert.deepEqual(declared('LevelStats'), fields('lsmkv.v1.LevelStats'));
     assert.deepEqual(declared('TableInfo'), fields('lsmkv.v1.TableInfo'));
     assert.deepEqual(declared('CompactionResult'), fields('lsmkv.v1.CompactResponse'));
+    assert.deepEqual(declared('KeyValue'), fields('lsmkv.v1.KeyValue'));
     assert.deepEqual(Object.keys(await kv.stats()).sort(), fields('lsmkv.v1.StatsResponse'));
   });
 
@@ -131,6 +132,83 @@ describe('against lsmkv-server', () => {
     assert.deepEqual(Object.fromEntries(Object.entries(sync).map(([k, v]) => [k.replace('SYNC_', ''), v])), { ...Sync });
     assert.equal(proto.methods.Put.path, '/lsmkv.v1.KV/Put');
     assert.equal(proto.methods.Stats.path, '/lsmkv.v1.KV/Stats');
+  });
+
+  test('scan pages for the caller (async iterator)', async () => {
+    const keys = Array.from({ length: 250 }, (_, i) => Buffer.from(`scan:${String(i).padStart(3, '0')}\0`));
+    await kv.batch(keys.map((key) => ({ type: 'put', key, value: Buffer.concat([Buffer.from('v'), key]) })));
+    await kv.put('scan;after', 'x'); // just past the prefix
+    const all = [];
+    for await (const pair of kv.scan({ prefix: 'scan:', pageSize: 7 })) all.push(pair);
+    assert.deepEqual(all.map((p) => p.key), keys);
+    assert.deepEqual(all.map((p) => p.value), keys.map((k) => Buffer.concat([Buffer.from('v'), k])));
+    const range = [];
+    for await (const { key } of kv.scan({ start: keys[10], end: keys[20], pageSize: 3 })) range.push(key);
+    assert.deepEqual(range, keys.slice(10, 20));
+    const limited = [];
+    for await (const pair of kv.scan({ prefix: 'scan:', limit: 25, pageSize: 10, keysOnly: true })) limited.push(pair);
+    assert.deepEqual(limited.map((p) => p.key), keys.slice(0, 25));
+    assert.ok(limited.every((p) => p.value.length === 0));
+    const none = [];
+    for await (const pair of kv.scan({ prefix: 'no such prefix' })) none.push(pair);
+    assert.deepEqual(none, []);
+    // Breaking out early is fine (the generator just stops).
+    for await (const pair of kv.scan({ prefix: 'scan:', pageSize: 2 })) {
+      assert.deepEqual(pair.key, keys[0]);
+      break;
+    }
+  });
+
+  test('scanPage and resumeKey; scan errors', async () => {
+    await kv.batch([0, 1, 2, 3, 4].map((i) => ({ type: 'put', key: `page:${i}`, value: `${i}` })));
+    const first = await kv.scanPage({ prefix: 'page:', limit: 3 });
+    assert.deepEqual(first.pairs.map((p) => p.key.toString()), ['page:0', 'page:1', 'page:2']);
+    assert.ok(Buffer.isBuffer(first.resumeKey));
+    const rest = await kv.scanPage({ prefix: 'page:', limit: 3, start: first.resumeKey });
+    assert.deepEqual(rest.pairs.map((p) => p.key.toString()), ['page:3', 'page:4']);
+    assert.equal(rest.resumeKey, null);
+    const iterate = async (options) => {
+      for await (const _ of kv.scan(options)); // eslint-disable-line no-unused-vars
+    };
+    await rejectsWith(iterate({ start: 'b', end: 'a' }), StatusCode.INVALID_ARGUMENT);
+    await rejectsWith(kv.scanPage({ limit: 0 }), StatusCode.INVALID_ARGUMENT);
+    await assert.rejects(iterate({ pageSize: 0 }), RangeError);
+  });
+
+  test('batch is atomic; later operations win', async () => {
+    await kv.put('batch:gone', 'x');
+    const seq = await kv.batch(
+      [
+        { type: 'put', key: 'batch:a', value: '1' },
+        { type: 'put', key: 'batch:a', value: '2' },
+        { type: 'delete', key: 'batch:gone' },
+        { type: 'put', key: Buffer.from('batch:\0'), value: Buffer.alloc(0) },
+      ],
+      { sync: Sync.ALWAYS },
+    );
+    assert.ok(seq > 0);
+    assert.deepEqual(await kv.get('batch:a'), Buffer.from('2'));
+    assert.equal(await kv.get('batch:gone'), null);
+    assert.equal((await kv.get(Buffer.from('batch:\0'))).length, 0);
+    const err = await rejectsWith(
+      kv.batch([{ type: 'put', key: 'batch:b', value: '1' }, { type: 'put', key: '', value: '2' }]),
+      StatusCode.INVALID_ARGUMENT,
+    );
+    assert.match(err.details, /op 1/);
+    assert.equal(await kv.get('batch:b'), null); // nothing was written
+    assert.ok((await kv.batch([])) >= seq);
+    await assert.rejects(kv.batch([{ type: 'upsert', key: 'k' }]), TypeError);
+  });
+
+  test('multiGet reads many keys at one point in time', async () => {
+    await kv.batch([{ type: 'put', key: 'mg:1', value: 'one' }, { type: 'put', key: Buffer.from('mg:\0'), value: Buffer.from([0]) }]);
+    const got = await kv.multiGet(['mg:1', 'mg:missing', Buffer.from('mg:\0'), 'mg:1']);
+    assert.deepEqual(got, [Buffer.from('one'), null, Buffer.from([0]), Buffer.from('one')]);
+    assert.deepEqual(await kv.multiGet([]), []);
+    const err = await rejectsWith(kv.multiGet(['ok', '']), StatusCode.INVALID_ARGUMENT);
+    assert.match(err.details, /key 1/);
+    const stats = await kv.stats();
+    assert.ok(stats.multiGets >= 1 && stats.batches >= 1 && stats.scans >= 0);
   });
 
   test('an empty key is INVALID_ARGUMENT with the server\'s message', async () => {

@@ -8,6 +8,10 @@
         kv.put(b"k", b"v")
         kv.get(b"k")        # b"v"; None for a missing key
         kv.delete(b"k")
+        kv.batch([lsmkv.Put(b"a", b"1"), lsmkv.Delete(b"b")])   # atomic
+        kv.multi_get([b"a", b"b"])                            # [b"1", None]
+        for key, value in kv.scan(prefix=b"user:"):           # pages for you
+            ...
 
 Every failure raises :class:`lsmkv.Error`, whose ``code`` is a
 :class:`lsmkv.StatusCode` (gRPC's names and numbers) and ``message`` the
@@ -16,11 +20,15 @@ server's explanation.
 
 from .client import (
     DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_SCAN_PAGE,
     DEFAULT_TIMEOUT,
     DEFAULT_URL,
     Client,
     CompactionResult,
+    Delete,
     LevelStats,
+    Put,
+    ScanPage,
     Stats,
     Sync,
     TableInfo,
@@ -31,6 +39,10 @@ __all__ = [
     "Client",
     "CompactionResult",
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_SCAN_PAGE",
+    "Delete",
+    "Put",
+    "ScanPage",
     "DEFAULT_TIMEOUT",
     "DEFAULT_URL",
     "Error",

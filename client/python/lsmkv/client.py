@@ -6,7 +6,7 @@ import enum
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from google.protobuf.message import DecodeError, Message
 
@@ -105,8 +105,38 @@ class Stats:
     server_version: str
     requests: int
     request_errors: int
+    scans: int  #: Scan pages answered OK
+    batches: int  #: Batch calls applied (their operations count in puts and deletes)
+    multi_gets: int  #: MultiGet calls answered OK (their keys count in gets)
     extra: dict = field(default_factory=dict, compare=False)
     """Fields of a newer server that this client does not know (name → value)."""
+
+
+@dataclass(frozen=True)
+class Put:
+    """A put in a :meth:`Client.batch`: key → value."""
+
+    key: Bytes
+    value: Bytes
+
+
+@dataclass(frozen=True)
+class Delete:
+    """A delete in a :meth:`Client.batch` (deleting a missing key is fine)."""
+
+    key: Bytes
+
+
+class ScanPage(NamedTuple):
+    """One page of a scan: the pairs, and where the next page starts
+    (``None`` when the range is exhausted)."""
+
+    pairs: List[Tuple[bytes, bytes]]
+    resume_key: Optional[bytes]
+
+
+#: Pairs per Scan call when the caller does not say (the server caps at 10000).
+DEFAULT_SCAN_PAGE = 1000
 
 
 def _table(t: Any) -> TableInfo:
@@ -120,6 +150,10 @@ def _table(t: Any) -> TableInfo:
         min_key=bytes(t.min_key),
         max_key=bytes(t.max_key),
     )
+
+
+def _optional_bytes(name: str, value: Any) -> bytes:
+    return b"" if value is None else _bytes_arg(name, value)
 
 
 def _bytes_arg(name: str, value: Any) -> bytes:
@@ -282,6 +316,114 @@ class Client:
             for lv in r.levels
         )
         return Stats(levels=levels, extra=extra, **values)
+
+    def scan(
+        self,
+        start: Optional[Bytes] = None,
+        end: Optional[Bytes] = None,
+        *,
+        prefix: Optional[Bytes] = None,
+        limit: Optional[int] = None,
+        keys_only: bool = False,
+        page_size: int = DEFAULT_SCAN_PAGE,
+        timeout: Optional[float] = None,
+    ) -> Iterator[Tuple[bytes, bytes]]:
+        """Yields ``(key, value)`` pairs in ascending key order from the range
+        ``[start, end)`` restricted to keys that begin with ``prefix`` (every
+        bound optional), fetching ``page_size`` pairs per call as it goes.
+
+        ``limit`` stops after that many pairs. With ``keys_only`` the values
+        are ``b""``. Each page is read at its own point in time, so a scan over
+        several pages is not one snapshot; each page's call has its own
+        deadline (``timeout``). Errors surface from the iteration as
+        :class:`Error` (INVALID_ARGUMENT for start > end).
+        """
+        if limit is not None and limit < 0:
+            raise ValueError("limit must not be negative")
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        left = limit
+        cursor = start
+        while left is None or left > 0:
+            want = page_size if left is None else min(page_size, left)
+            page = self.scan_page(
+                cursor, end, prefix=prefix, limit=want, keys_only=keys_only, timeout=timeout
+            )
+            for pair in page.pairs:
+                yield pair
+            if left is not None:
+                left -= len(page.pairs)
+            if page.resume_key is None:
+                return
+            if not page.pairs and page.resume_key == cursor:
+                raise Error(StatusCode.INTERNAL, "the server answered a Scan page that does not advance")
+            cursor = page.resume_key
+
+    def scan_page(
+        self,
+        start: Optional[Bytes] = None,
+        end: Optional[Bytes] = None,
+        *,
+        prefix: Optional[Bytes] = None,
+        limit: int = DEFAULT_SCAN_PAGE,
+        keys_only: bool = False,
+        timeout: Optional[float] = None,
+    ) -> ScanPage:
+        """One Scan call: at most ``limit`` pairs (1 or more; the server caps
+        it at 10000 and at its message size). To read on, call again with
+        ``start=page.resume_key`` and every other argument unchanged, until
+        ``resume_key`` is None. :meth:`scan` does that for you."""
+        req = _proto.kv.ScanRequest(
+            start=_optional_bytes("start", start),
+            end=_optional_bytes("end", end),
+            prefix=_optional_bytes("prefix", prefix),
+            limit=limit,
+            keys_only=keys_only,
+        )
+        r = self._call("Scan", req, _proto.kv.ScanResponse, timeout)
+        pairs = [(bytes(kv.key), bytes(kv.value)) for kv in r.pairs]
+        return ScanPage(pairs, bytes(r.resume_key) if r.resume_key else None)
+
+    def batch(
+        self,
+        ops: Iterable[Union[Put, Delete]],
+        *,
+        sync: Sync = Sync.DEFAULT,
+        timeout: Optional[float] = None,
+    ) -> int:
+        """Applies puts and deletes atomically — all of them, or on any error
+        none — and returns the store's last sequence number after them::
+
+            kv.batch([lsmkv.Put(b"a", b"1"), lsmkv.Delete(b"b")])
+
+        Later operations on the same key win. A bad operation fails the whole
+        batch with INVALID_ARGUMENT naming its index ("op 3: ...")."""
+        req = _proto.kv.BatchRequest(sync=int(sync))
+        for i, op in enumerate(ops):
+            if isinstance(op, Put):
+                req.ops.add(
+                    type=_proto.kv.OP_TYPE_PUT,
+                    key=_bytes_arg(f"ops[{i}].key", op.key),
+                    value=_bytes_arg(f"ops[{i}].value", op.value),
+                )
+            elif isinstance(op, Delete):
+                req.ops.add(type=_proto.kv.OP_TYPE_DELETE, key=_bytes_arg(f"ops[{i}].key", op.key))
+            else:
+                raise TypeError(f"ops[{i}] must be lsmkv.Put or lsmkv.Delete, not {type(op).__name__}")
+        return self._call("Batch", req, _proto.kv.BatchResponse, timeout).sequence
+
+    def multi_get(
+        self, keys: Sequence[Bytes], *, timeout: Optional[float] = None
+    ) -> List[Optional[bytes]]:
+        """Reads many keys at one point in time: the i-th result is the value
+        of ``keys[i]``, or None if it does not exist. At most 10000 keys per
+        call; found values over the server's message size fail the call with
+        RESOURCE_EXHAUSTED (ask for fewer keys at a time)."""
+        req = _proto.kv.MultiGetRequest(
+            keys=[_bytes_arg(f"keys[{i}]", k) for i, k in enumerate(keys)]
+        )
+        r = self._call("MultiGet", req, _proto.kv.MultiGetResponse, timeout)
+        return [bytes(g.value) if g.found else None for g in r.results]
 
     # ---- the envelope --------------------------------------------------------
 

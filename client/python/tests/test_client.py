@@ -141,6 +141,81 @@ class TestKV(ServerTest):
         self.assertEqual(sync, {"SYNC_" + s.name: int(s) for s in lsmkv.Sync})
 
 
+class TestScanBatchMultiGet(ServerTest):
+    def test_scan_pages_for_the_caller(self) -> None:
+        kv = self.client()
+        keys = [b"scan:%03d\x00" % i for i in range(250)]
+        kv.batch([lsmkv.Put(k, b"v" + k) for k in keys])
+        kv.put(b"scan;after", b"x")  # just past the prefix
+        got = list(kv.scan(prefix=b"scan:", page_size=7))
+        self.assertEqual(got, [(k, b"v" + k) for k in keys])
+        # A range, a total limit, keys only.
+        got = list(kv.scan(keys[10], keys[20], page_size=3))
+        self.assertEqual([k for k, _ in got], keys[10:20])
+        got = list(kv.scan(prefix=b"scan:", limit=25, page_size=10, keys_only=True))
+        self.assertEqual(got, [(k, b"") for k in keys[:25]])
+        self.assertEqual(list(kv.scan(prefix=b"scan:", limit=0)), [])
+        self.assertEqual(list(kv.scan(prefix=b"no such prefix")), [])
+
+    def test_scan_page_and_resume_key(self) -> None:
+        kv = self.client()
+        kv.batch([lsmkv.Put(b"page:%d" % i, b"%d" % i) for i in range(5)])
+        first = kv.scan_page(prefix=b"page:", limit=3)
+        self.assertIsInstance(first, lsmkv.ScanPage)
+        self.assertEqual([k for k, _ in first.pairs], [b"page:0", b"page:1", b"page:2"])
+        self.assertIsNotNone(first.resume_key)
+        rest = kv.scan_page(first.resume_key, prefix=b"page:", limit=3)
+        self.assertEqual([k for k, _ in rest.pairs], [b"page:3", b"page:4"])
+        self.assertIsNone(rest.resume_key)
+
+    def test_scan_errors(self) -> None:
+        kv = self.client()
+        with self.assertRaises(lsmkv.Error) as cm:
+            list(kv.scan(b"b", b"a"))
+        self.assertEqual(cm.exception.code, lsmkv.StatusCode.INVALID_ARGUMENT)
+        with self.assertRaises(lsmkv.Error) as cm:
+            kv.scan_page(limit=0)
+        self.assertEqual(cm.exception.code, lsmkv.StatusCode.INVALID_ARGUMENT)
+        with self.assertRaises(ValueError):
+            list(kv.scan(page_size=0))
+
+    def test_batch_is_atomic(self) -> None:
+        kv = self.client()
+        kv.put(b"batch:gone", b"x")
+        seq = kv.batch(
+            [lsmkv.Put(b"batch:a", b"1"), lsmkv.Put(b"batch:a", b"2"),
+             lsmkv.Delete(b"batch:gone"), lsmkv.Put(b"batch:\x00", b"")],
+            sync=lsmkv.Sync.ALWAYS,
+        )
+        self.assertGreater(seq, 0)
+        self.assertEqual(kv.get(b"batch:a"), b"2")  # later operations win
+        self.assertIsNone(kv.get(b"batch:gone"))
+        self.assertEqual(kv.get(b"batch:\x00"), b"")
+        # One bad op: nothing is written, and the error names it.
+        with self.assertRaises(lsmkv.Error) as cm:
+            kv.batch([lsmkv.Put(b"batch:b", b"1"), lsmkv.Put(b"", b"2")])
+        self.assertEqual(cm.exception.code, lsmkv.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("op 1", cm.exception.message)
+        self.assertIsNone(kv.get(b"batch:b"))
+        self.assertGreaterEqual(kv.batch([]), seq)  # an empty batch is fine
+        with self.assertRaises(TypeError):
+            kv.batch([(b"k", b"v")])  # type: ignore[list-item]
+
+    def test_multi_get(self) -> None:
+        kv = self.client()
+        kv.batch([lsmkv.Put(b"mg:1", b"one"), lsmkv.Put(b"mg:\x00", b"\x00")])
+        got = kv.multi_get([b"mg:1", b"mg:missing", b"mg:\x00", b"mg:1"])
+        self.assertEqual(got, [b"one", None, b"\x00", b"one"])
+        self.assertEqual(kv.multi_get([]), [])
+        with self.assertRaises(lsmkv.Error) as cm:
+            kv.multi_get([b"ok", b""])
+        self.assertEqual(cm.exception.code, lsmkv.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("key 1", cm.exception.message)
+        stats = kv.stats()
+        self.assertGreaterEqual(stats.multi_gets, 1)
+        self.assertGreaterEqual(stats.batches, 1)
+
+
 class TestErrors(ServerTest):
     def test_empty_key_is_invalid_argument_with_the_servers_message(self) -> None:
         kv = self.client()

@@ -1,7 +1,7 @@
 // Compiled (not run) by CTest client.node.types: the declarations in
 // src/index.d.ts must describe the API as a TypeScript user writes it.
 import { Client, LsmkvError, StatusCode, Sync, statusName } from 'lsmkv';
-import type { CompactionResult, Stats, TableInfo } from 'lsmkv';
+import type { BatchOp, CompactionResult, KeyValue, ScanPage, Stats, TableInfo } from 'lsmkv';
 
 async function main(): Promise<void> {
   const kv = new Client('tcp://127.0.0.1:7420', { timeout: 2000, maxMessageSize: 1 << 20 });
@@ -16,6 +16,18 @@ async function main(): Promise<void> {
   const stats: Stats = await kv.stats();
   const l0: number | undefined = stats.levels[0]?.targetBytes;
   console.log(minKey, compaction.droppedEntries, stats.serverVersion, l0);
+  for await (const pair of kv.scan({ prefix: 'user:', limit: 10, pageSize: 5, keysOnly: true })) {
+    const kvp: KeyValue = pair;
+    console.log(kvp.key.toString(), kvp.value.length);
+  }
+  const page: ScanPage = await kv.scanPage({ start: Buffer.from('a'), end: 'b', limit: 2 });
+  if (page.resumeKey !== null) await kv.scanPage({ start: page.resumeKey, end: 'b', limit: 2 });
+  const ops: BatchOp[] = [{ type: 'put', key: 'a', value: '1' }, { type: 'delete', key: 'b' }];
+  const bseq: number = await kv.batch(ops, { sync: Sync.ALWAYS });
+  const values: (Buffer | null)[] = await kv.multiGet(['a', Buffer.from('b')]);
+  console.log(bseq, values, stats.scans, stats.batches, stats.multiGets);
+  // @ts-expect-error a delete carries no value
+  await kv.batch([{ type: 'delete', key: 'b', value: 'x' }]);
   try {
     await kv.get('');
   } catch (e) {
