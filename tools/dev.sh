@@ -18,10 +18,17 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-# Debian 12 packages the build and tests need.
+# Debian 12 packages the build and tests need. The Python client uses
+# Debian's python3-protobuf (seen by /usr/bin/python3) and protoc; the Node
+# client needs node and npm, from Debian's nodejs/npm only when no node is
+# installed already (a node from elsewhere comes with its own npm).
 packages=(build-essential cmake ninja-build pkg-config
           libprotobuf-c-dev protobuf-c-compiler libnng-dev libcmocka-dev libxxhash-dev
-          liblz4-dev libzstd-dev)
+          liblz4-dev libzstd-dev
+          python3 python3-protobuf protobuf-compiler)
+if ! command -v node >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+fi
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -44,6 +51,21 @@ install_missing() {
     $cmd >/dev/null
 }
 
+# The Node client's npm packages, exactly as package-lock.json pins them.
+# `npm ci` runs only when node_modules is missing or differs from the lock file
+# (a copy of the lock file inside node_modules marks what was installed), so
+# a set-up machine needs no network. Install scripts are not needed (koffi's
+# native code comes in its per-platform package) and are not run.
+install_node_modules() {
+    local dir=client/node stamp=client/node/node_modules/.lsmkv-package-lock.json
+    if [ -f "$stamp" ] && cmp -s "$dir/package-lock.json" "$stamp"; then
+        return 0
+    fi
+    say "npm ci in $dir"
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$stamp"
+}
+
 # build DIR [cmake args...]
 build() {
     local dir=$1
@@ -63,6 +85,7 @@ run_tests() {
 
 cmd_test() {
     install_missing
+    install_node_modules
     build build
     run_tests build
     if [ "${LSMKV_SKIP_SANITIZERS:-0}" = 1 ]; then
@@ -106,6 +129,7 @@ fuzz_tests() {
 
 cmd_run() {
     install_missing
+    install_node_modules
     build build
     say "starting lsmkv-server (Ctrl-C stops it)"
     exec ./build/src/server/lsmkv-server "$@"
