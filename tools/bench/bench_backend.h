@@ -6,6 +6,12 @@
  * handles its own errors: any failure prints the engine's message on stderr and
  * exits the (child) process with status 1, because a benchmark whose writes
  * fail measures nothing.
+ *
+ * With --threads=N every thread works on its own handle: session_open gives
+ * one per thread from the database open() returned (the rpc back end: one
+ * lsmkv_client each); engines without session_open share the database
+ * handle, which their APIs allow from many threads. Every operation below
+ * takes such a handle.
  */
 #ifndef LSMKV_TOOLS_BENCH_BACKEND_H
 #define LSMKV_TOOLS_BENCH_BACKEND_H
@@ -20,8 +26,13 @@
 typedef struct bench_backend {
     const char *name; /* as given to --engine, also the subdirectory of --db */
 
-    /* A human-readable version string for the header ("lsmkv 0.1.0"). */
-    const char *(*version)(void);
+    /* The database lives elsewhere (a server): there is no directory to
+     * delete before fill* or to measure after writes. */
+    bool remote;
+
+    /* A human-readable version string for the header ("lsmkv 0.1.0"), from
+     * an open handle; static storage. */
+    const char *(*version)(void *db);
 
     /*
      * Opens (creating if missing) the database in `dir` with the settings of
@@ -32,6 +43,13 @@ typedef struct bench_backend {
 
     /* Closes the handle and frees everything open() allocated. */
     void (*close)(void *db);
+
+    /* Per-thread handles (NULL: threads share db): session_open(db, i) for
+     * thread i, session_close before close(db). warm_up (may be NULL) makes
+     * one untimed round trip so no workload measures connecting. */
+    void *(*session_open)(void *db, unsigned index);
+    void (*session_close)(void *session);
+    void (*warm_up)(void *session);
 
     /* Writes key -> value; `sync` forces an fsync of this write (fillsync). */
     void (*put)(void *db, const uint8_t *key, size_t key_len, const uint8_t *value,
@@ -70,6 +88,7 @@ const bench_backend *bench_backend_find(const char *name);
 const char *bench_backend_names(void);
 
 extern const bench_backend bench_backend_lsmkv;
+extern const bench_backend bench_backend_rpc;
 #ifdef LSMKV_BENCH_HAVE_LEVELDB
 extern const bench_backend bench_backend_leveldb;
 #endif

@@ -27,7 +27,7 @@ check(int rc, const char *what, const lsmkv_error *err)
 }
 
 static const char *
-backend_version(void)
+backend_version(void *db)
 {
     static char buf[64];
 

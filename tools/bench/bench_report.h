@@ -9,6 +9,12 @@
  * the loop's few nanoseconds of key generation exactly as micros/op does, and
  * the clock costs one vDSO call (about 25 ns) per operation.
  *
+ * With several threads each has its own report, and bench_report_merge sums
+ * them into one: operations and bytes add up, latencies go into one
+ * histogram, and the time is from the first thread's start to the last
+ * thread's last operation, so ops/sec is the threads' total throughput and
+ * micros/op its inverse (not one operation's latency: see the percentiles).
+ *
  * "MB" is 2^20 bytes, as in db_bench, so figures compare with its output.
  */
 #ifndef LSMKV_TOOLS_BENCH_REPORT_H
@@ -28,11 +34,13 @@ typedef struct bench_report {
     const char *name;
     uint64_t start_ns;
     uint64_t last_ns;        /* when the previous operation ended */
+    uint64_t end_ns;         /* set by bench_report_merge; 0: finish reads the clock */
     uint64_t ops;            /* operations finished */
     uint64_t bytes;          /* key + value bytes written or read back */
     int64_t found;           /* point reads that found their key; -1 when not reads */
     uint64_t next_progress;  /* ops count of the next progress update */
-    bool progress;           /* stderr is a terminal */
+    bool progress;           /* stderr is a terminal (and this is the first thread) */
+    uint32_t progress_scale; /* threads sharing the workload: progress shows ops x this */
     char message[160];       /* appended to the line, e.g. "(5 of 10 found)" */
     bench_histogram latency; /* nanoseconds per operation */
 } bench_report;
@@ -46,11 +54,22 @@ bench_report_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Prints the header block for one engine's run in `dir`. */
-void bench_report_header(const bench_config *cfg, const bench_backend *backend, const char *dir);
+/*
+ * Prints the header block for one engine's run in `dir` (a remote engine's
+ * target is cfg->target), with the engine's `version` string.
+ */
+void bench_report_header(const bench_config *cfg, const bench_backend *backend, const char *version,
+                         const char *dir);
 
 /* Starts the clock for workload `name`. */
 void bench_report_start(bench_report *r, const char *name);
+
+/*
+ * Adds the figures of `src`, another thread's report of the same workload,
+ * to `dst`: counts, found reads, latencies, the earliest start and the
+ * latest last operation (which finish then takes as the end).
+ */
+void bench_report_merge(bench_report *dst, const bench_report *src);
 
 /* Updates the progress indicator; called by bench_report_op only. */
 void bench_report_progress(bench_report *r);
