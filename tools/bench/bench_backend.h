@@ -23,6 +23,14 @@
 
 #include "bench_flags.h"
 
+/* One put of a batch; the bytes are borrowed for the call. */
+typedef struct bench_kv {
+    const uint8_t *key;
+    size_t key_len;
+    const uint8_t *value;
+    size_t value_len;
+} bench_kv;
+
 typedef struct bench_backend {
     const char *name; /* as given to --engine, also the subdirectory of --db */
 
@@ -71,6 +79,29 @@ typedef struct bench_backend {
     void *(*iter_new)(void *db);
     bool (*iter_next)(void *it, size_t *entry_bytes);
     void (*iter_free)(void *it);
+
+    /*
+     * Requests of many keys (NULL when the engine has none: the workloads
+     * that need them are refused before any run). batch_put writes count
+     * puts atomically in one request (one write batch); multi_get reads count
+     * keys in one request at one point in time, returns how many were found
+     * and adds their key + value bytes to *bytes.
+     */
+    void (*batch_put)(void *db, const bench_kv *kvs, size_t count, bool sync);
+    size_t (*multi_get)(void *db, size_t count, const uint8_t *const *keys, const size_t *key_lens,
+                        uint64_t *bytes);
+
+    /*
+     * A scan of [start, end) in pages of at most page_size pairs (a NULL
+     * start: from the first key; a NULL end: to the last). scan_next reads
+     * the next page, adding its pairs to *keys and their bytes to *bytes,
+     * and returns false, reading nothing, once the range is done. NULL when
+     * the engine cannot scan a range.
+     */
+    void *(*scan_new)(void *db, const uint8_t *start, size_t start_len, const uint8_t *end,
+                      size_t end_len, uint32_t page_size);
+    bool (*scan_next)(void *scan, uint64_t *keys, uint64_t *bytes);
+    void (*scan_free)(void *scan);
 
     /* Compacts the whole key range down to the last level and waits for it
      * (the `compact` workload, like db_bench's). */

@@ -288,15 +288,33 @@ flag_threads(const char *value, bench_config *cfg)
 }
 
 static bool
-flag_timeout_ms(const char *value, bench_config *cfg)
+parse_u32(const char *value, uint64_t min, uint64_t max, uint32_t *out)
 {
     uint64_t v;
 
-    if (!parse_number(value, 1, 3600000, false, &v)) {
+    if (!parse_number(value, min, max, false, &v)) {
         return false;
     }
-    cfg->timeout_ms = (uint32_t)v;
+    *out = (uint32_t)v;
     return true;
+}
+
+static bool
+flag_batch_size(const char *value, bench_config *cfg)
+{
+    return parse_u32(value, 1, BENCH_MAX_BATCH, &cfg->batch_size);
+}
+
+static bool
+flag_page_size(const char *value, bench_config *cfg)
+{
+    return parse_u32(value, 1, BENCH_MAX_BATCH, &cfg->page_size);
+}
+
+static bool
+flag_timeout_ms(const char *value, bench_config *cfg)
+{
+    return parse_u32(value, 1, 3600000, &cfg->timeout_ms);
 }
 
 /* `expect` is NULL when the parser prints its own, more precise, error;
@@ -324,6 +342,8 @@ static const struct flag {
     {"compare-echo", flag_compare_echo, "an echo server URL such as tcp://127.0.0.1:7421", false},
     {"serve-echo", flag_serve_echo, "a URL to listen on such as tcp://127.0.0.1:7421", false},
     {"timeout_ms", flag_timeout_ms, "milliseconds from 1 to 3600000", false},
+    {"batch_size", flag_batch_size, "an integer from 1 to 10000", false},
+    {"page_size", flag_page_size, "an integer from 1 to 10000", false},
 };
 
 #define FLAG_COUNT (sizeof(flags) / sizeof(flags[0]))
@@ -356,6 +376,9 @@ bench_flags_usage(FILE *out)
             "                           workload (also --stats=0|1)\n"
             "  --threads=N              threads sharing every workload's operations, each\n"
             "                           with its own handle / client (default 1)\n"
+            "  --batch_size=N           keys per request of batchput and multiget\n"
+            "                           (default 100)\n"
+            "  --page_size=N            the most pairs per page of scan (default 1000)\n"
             "\n"
             "over RPC (engine rpc; --db, --write_buffer_size and --bloom_bits do not apply):\n"
             "  --target=URL             run the workloads against the lsmkv-server at URL\n"
@@ -386,6 +409,8 @@ set_defaults(bench_config *cfg)
     cfg->repeat = 1;
     cfg->threads = 1;
     cfg->timeout_ms = 10000;
+    cfg->batch_size = 100;
+    cfg->page_size = 1000;
     flag_benchmarks(DEFAULT_BENCHMARKS, cfg);
     flag_engine("lsmkv", cfg);
 }
@@ -484,6 +509,17 @@ check_combination(bench_config *cfg, bool engine_given)
                 cfg->benchmark_count * sizeof(cfg->benchmarks[0]));
         cfg->benchmarks[0] = bench_workloads_find("echo");
         cfg->benchmark_count++;
+    }
+    for (size_t i = 0; i < cfg->engine_count; i++) {
+        for (size_t j = 0; j < cfg->benchmark_count; j++) {
+            const char *why = bench_workloads_unsupported(cfg->benchmarks[j], cfg->engines[i]);
+
+            if (why != NULL) {
+                fprintf(stderr, "lsmkv-bench: engine %s cannot run %s: %s\n", cfg->engines[i]->name,
+                        cfg->benchmarks[j], why);
+                return false;
+            }
+        }
     }
     if (listed(cfg->benchmarks, cfg->benchmark_count, "echo") &&
         bench_config_echo_url(cfg) == NULL) {

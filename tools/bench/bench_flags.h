@@ -19,6 +19,9 @@ struct bench_backend;
 /* More runs than this would take days at any useful --num. */
 #define BENCH_MAX_REPEAT 1000
 
+/* Keys per batch or multi-get request, pairs per scan page: the server's limits. */
+#define BENCH_MAX_BATCH 10000
+
 /* Client threads: far more than a server's contexts are worth. */
 #define BENCH_MAX_THREADS 1024
 
@@ -47,6 +50,8 @@ typedef struct bench_config {
     const char *compare_echo; /* echo server of the echo workload (--compare-echo); or NULL */
     const char *serve_echo;   /* run an echo server here and nothing else (--serve-echo) */
     uint32_t timeout_ms;      /* deadline of every RPC and echo round trip (--timeout_ms) */
+    uint32_t batch_size;      /* keys per batchput / multiget request (--batch_size) */
+    uint32_t page_size;       /* the most pairs per scan page (--page_size) */
 } bench_config;
 
 /* Where the echo workload sends its messages: --compare-echo, else --target. */

@@ -147,6 +147,7 @@ bench_report_merge(bench_report *dst, const bench_report *src)
 
     dst->ops += src->ops;
     dst->bytes += src->bytes;
+    dst->keys += src->keys;
     if (src->found >= 0) {
         dst->found = (dst->found > 0 ? dst->found : 0) + src->found;
     }
@@ -161,6 +162,7 @@ bench_report_finish(bench_report *r, bench_result *out)
     uint64_t ns = (r->end_ns != 0 ? r->end_ns : bench_report_now_ns()) - r->start_ns;
     double secs = (double)ns / 1e9;
     char mbs[32] = "";
+    char keys[48] = "";
     char line[512];
 
     if (r->progress) {
@@ -171,6 +173,7 @@ bench_report_finish(bench_report *r, bench_result *out)
     out->ops = r->ops;
     out->elapsed_ns = ns;
     out->bytes = r->bytes;
+    out->keys = r->keys;
     out->found = r->found;
     out->p50_ns = bench_histogram_quantile(&r->latency, 0.50);
     out->p99_ns = bench_histogram_quantile(&r->latency, 0.99);
@@ -182,8 +185,12 @@ bench_report_finish(bench_report *r, bench_result *out)
     if (r->bytes > 0 && secs > 0) {
         snprintf(mbs, sizeof(mbs), " %6.1f MB/s", (double)r->bytes / BENCH_MB / secs);
     }
-    snprintf(line, sizeof(line), "%-12s : %11.3f micros/op; %7.0f ops/sec;%s%s%s", r->name,
-             bench_result_micros_per_op(out), bench_result_ops_per_sec(out), mbs,
+    if (r->keys > 0) {
+        snprintf(keys, sizeof(keys), "%s %.0f keys/sec", mbs[0] != '\0' ? ";" : "",
+                 bench_result_keys_per_sec(out));
+    }
+    snprintf(line, sizeof(line), "%-12s : %11.3f micros/op; %7.0f ops/sec;%s%s%s%s", r->name,
+             bench_result_micros_per_op(out), bench_result_ops_per_sec(out), mbs, keys,
              r->message[0] != '\0' ? " " : "", r->message);
     append_percentiles(line, sizeof(line), out);
     printf("%s\n", line);

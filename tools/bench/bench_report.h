@@ -37,6 +37,7 @@ typedef struct bench_report {
     uint64_t end_ns;         /* set by bench_report_merge; 0: finish reads the clock */
     uint64_t ops;            /* operations finished */
     uint64_t bytes;          /* key + value bytes written or read back */
+    uint64_t keys;           /* keys moved by multi-key requests; 0: one per operation */
     int64_t found;           /* point reads that found their key; -1 when not reads */
     uint64_t next_progress;  /* ops count of the next progress update */
     bool progress;           /* stderr is a terminal (and this is the first thread) */
@@ -75,12 +76,13 @@ void bench_report_merge(bench_report *dst, const bench_report *src);
 void bench_report_progress(bench_report *r);
 
 /*
- * Counts one finished operation that moved `bytes` bytes of keys and values
- * and records its latency. Inline because it runs once per operation inside
- * the timed loops.
+ * Counts one finished request that moved `bytes` bytes of keys and values
+ * and `keys` keys (a batch, a multi-get, a scan page; 0 for a single-key
+ * operation) and records its latency. Inline because it runs once per
+ * operation inside the timed loops.
  */
 static inline void
-bench_report_op(bench_report *r, uint64_t bytes)
+bench_report_request(bench_report *r, uint64_t bytes, uint64_t keys)
 {
     uint64_t now = bench_report_now_ns();
 
@@ -88,14 +90,23 @@ bench_report_op(bench_report *r, uint64_t bytes)
     r->last_ns = now;
     r->ops++;
     r->bytes += bytes;
+    r->keys += keys;
     if (r->progress && r->ops >= r->next_progress) {
         bench_report_progress(r);
     }
 }
 
+/* Counts one finished single-key operation (see bench_report_request). */
+static inline void
+bench_report_op(bench_report *r, uint64_t bytes)
+{
+    bench_report_request(r, bytes, 0);
+}
+
 /*
  * Stops the clock, prints the workload's line on stdout,
  *   fillrandom   :       2.345 micros/op;  426439 ops/sec;   47.2 MB/s; p50 1.82 p99 9.10 ...
+ * (with "; N keys/sec" after MB/s for multi-key requests),
  * and fills *out with its figures (the index, space and RSS fields are the
  * caller's: they are left -1 / 0).
  */

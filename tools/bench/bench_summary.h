@@ -10,7 +10,9 @@
  * ratio of the first engine against it, from the medians, with the range of
  * the ratios of the runs paired by repetition (which ran back to back):
  *   lsmkv/leveldb 1.23x [1.10-1.31]
- * means lsmkv did 1.23 times leveldb's operations per second. A found count
+ * means lsmkv did 1.23 times leveldb's operations per second; multi-key
+ * workloads (batchput, multiget, scan) end their row with their median
+ * keys/sec, as their operations are requests of many keys. A found count
  * that differs between runs or engines is flagged: they all read the same keys.
  *
  * When the list holds the echo workload (a bare nng round trip of a Put's

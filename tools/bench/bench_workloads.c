@@ -389,6 +389,116 @@ delete_random(bench_worker *w)
     }
 }
 
+/* Arrays of `count` elements of `size` bytes for a workload's requests. */
+static void *
+request_array(size_t count, size_t size)
+{
+    void *p = calloc(count, size);
+
+    if (p == NULL) {
+        fprintf(stderr, "lsmkv-bench: out of memory for a request of %zu keys\n", count);
+        exit(1);
+    }
+    return p;
+}
+
+/*
+ * `num` random keys, like fillrandom, but batch_size puts per request (a
+ * thread's last request may hold fewer), each request one atomic batch.
+ */
+static void
+batch_put(bench_worker *w)
+{
+    const bench_config *cfg = w->run->cfg;
+    uint8_t(*keys)[BENCH_KEY_BYTES] = request_array(cfg->batch_size, BENCH_KEY_BYTES);
+    bench_kv *kvs = request_array(cfg->batch_size, sizeof(*kvs));
+    uint64_t first;
+    uint64_t count;
+
+    share(w, cfg->num, &first, &count);
+    for (uint64_t done = 0; done < count;) {
+        size_t n = count - done < cfg->batch_size ? (size_t)(count - done) : cfg->batch_size;
+
+        for (size_t i = 0; i < n; i++) {
+            uint64_t k = rng_uniform(&w->rng, cfg->num);
+
+            format_key(keys[i], k);
+            kvs[i] = (bench_kv){keys[i], BENCH_KEY_BYTES, next_value(w), cfg->value_size};
+            track_add(w, k);
+        }
+        w->run->backend->batch_put(w->db, kvs, n, false);
+        bench_report_request(&w->rep, n * (BENCH_KEY_BYTES + cfg->value_size), n);
+        done += n;
+    }
+    free(kvs);
+    free(keys);
+}
+
+/* `reads` random keys, like readrandom, but batch_size keys per request. */
+static void
+multi_get(bench_worker *w)
+{
+    const bench_config *cfg = w->run->cfg;
+    uint8_t(*keys)[BENCH_KEY_BYTES] = request_array(cfg->batch_size, BENCH_KEY_BYTES);
+    const uint8_t **ptrs = request_array(cfg->batch_size, sizeof(*ptrs));
+    size_t *lens = request_array(cfg->batch_size, sizeof(*lens));
+    uint64_t found = 0;
+    uint64_t first;
+    uint64_t count;
+
+    share(w, cfg->reads, &first, &count);
+    for (size_t i = 0; i < cfg->batch_size; i++) {
+        ptrs[i] = keys[i];
+        lens[i] = BENCH_KEY_BYTES;
+    }
+    for (uint64_t done = 0; done < count;) {
+        size_t n = count - done < cfg->batch_size ? (size_t)(count - done) : cfg->batch_size;
+        uint64_t bytes = 0;
+
+        for (size_t i = 0; i < n; i++) {
+            format_key(keys[i], rng_uniform(&w->rng, cfg->num));
+        }
+        found += w->run->backend->multi_get(w->db, n, ptrs, lens, &bytes);
+        bench_report_request(&w->rep, bytes, n);
+        done += n;
+    }
+    w->rep.found = (int64_t)found;
+    free(lens);
+    free(ptrs);
+    free(keys);
+}
+
+/*
+ * Pages through every key: thread i scans the keys from number
+ * i*num/threads up to where thread i+1 starts (the first and last threads
+ * from the first key and to the last, so keys outside [0, num) count too),
+ * in pages of at most page_size pairs, one request each.
+ */
+static void
+scan_pages(bench_worker *w)
+{
+    const bench_backend *b = w->run->backend;
+    uint8_t start[BENCH_KEY_BYTES];
+    uint8_t end[BENCH_KEY_BYTES];
+    uint64_t first;
+    uint64_t count;
+    uint64_t keys = 0;
+    uint64_t bytes = 0;
+    void *scan;
+
+    share(w, w->run->cfg->num, &first, &count);
+    format_key(start, first);
+    format_key(end, first + count);
+    scan = b->scan_new(w->db, w->index > 0 ? start : NULL, sizeof(start),
+                       w->index + 1 < w->threads ? end : NULL, sizeof(end), w->run->cfg->page_size);
+    while (b->scan_next(scan, &keys, &bytes)) {
+        bench_report_request(&w->rep, bytes, keys);
+        keys = 0;
+        bytes = 0;
+    }
+    b->scan_free(scan);
+}
+
 /* One operation: a manual compaction of everything, timed until it is done. */
 static void
 compact_all(bench_worker *w)
@@ -454,6 +564,28 @@ describe_found(const bench_run *run, bench_report *rep)
 }
 
 static void
+describe_batch(const bench_run *run, bench_report *rep)
+{
+    snprintf(rep->message, sizeof(rep->message), "(%" PRIu32 " keys per request)",
+             run->cfg->batch_size);
+}
+
+static void
+describe_multi_get(const bench_run *run, bench_report *rep)
+{
+    snprintf(rep->message, sizeof(rep->message),
+             "(%" PRIu32 " keys per request; %" PRId64 " of %" PRIu64 " found)",
+             run->cfg->batch_size, rep->found, rep->keys);
+}
+
+static void
+describe_scan(const bench_run *run, bench_report *rep)
+{
+    snprintf(rep->message, sizeof(rep->message), "(%" PRIu64 " keys in pages of up to %" PRIu32 ")",
+             rep->keys, run->cfg->page_size);
+}
+
+static void
 describe_read_seq(const bench_run *run, bench_report *rep)
 {
     if (run->backend->iter_new == NULL) {
@@ -474,28 +606,47 @@ typedef enum split {
 
 typedef void (*describe_fn)(const bench_run *run, bench_report *rep);
 
+/* The back-end operations beyond put/get/delete a workload needs. */
+typedef enum needs {
+    NEEDS_NOTHING,
+    NEEDS_BATCH,
+    NEEDS_MULTI_GET,
+    NEEDS_SCAN,
+} needs;
+
 static const struct workload {
     const char *name;
     bool fresh;  /* starts from a deleted database */
     bool writes; /* changes the database: report its space afterwards */
     bool timed;  /* a measured workload with a report line (all but stats) */
     split split;
+    needs needs;
     workload_fn fn;
     workload_fn setup;    /* per thread, untimed, before the common start */
     workload_fn teardown; /* per thread, untimed */
     describe_fn describe; /* the line's note, from the merged figures */
 } workloads[] = {
-    {"fillseq", true, true, true, SPLIT_THREADS, fill_seq, NULL, NULL, NULL},
-    {"fillrandom", true, true, true, SPLIT_THREADS, fill_random, NULL, NULL, NULL},
-    {"overwrite", false, true, true, SPLIT_THREADS, fill_random, NULL, NULL, NULL},
-    {"readrandom", false, false, true, SPLIT_THREADS, read_random, NULL, NULL, describe_found},
-    {"readmissing", false, false, true, SPLIT_THREADS, read_missing, NULL, NULL, describe_found},
-    {"readseq", false, false, true, SPLIT_SCAN, read_seq, NULL, NULL, describe_read_seq},
-    {"deleterandom", false, true, true, SPLIT_THREADS, delete_random, NULL, NULL, NULL},
-    {"fillsync", true, true, true, SPLIT_THREADS, fill_sync, NULL, NULL, NULL},
-    {"compact", false, true, true, SPLIT_ONE, compact_all, NULL, NULL, NULL},
-    {"stats", false, false, false, SPLIT_ONE, stats_now, NULL, NULL, NULL},
-    {"echo", false, false, true, SPLIT_THREADS, echo_round_trips, echo_setup, echo_teardown, NULL},
+    {"fillseq", true, true, true, SPLIT_THREADS, NEEDS_NOTHING, fill_seq, NULL, NULL, NULL},
+    {"fillrandom", true, true, true, SPLIT_THREADS, NEEDS_NOTHING, fill_random, NULL, NULL, NULL},
+    {"overwrite", false, true, true, SPLIT_THREADS, NEEDS_NOTHING, fill_random, NULL, NULL, NULL},
+    {"readrandom", false, false, true, SPLIT_THREADS, NEEDS_NOTHING, read_random, NULL, NULL,
+     describe_found},
+    {"readmissing", false, false, true, SPLIT_THREADS, NEEDS_NOTHING, read_missing, NULL, NULL,
+     describe_found},
+    {"readseq", false, false, true, SPLIT_SCAN, NEEDS_NOTHING, read_seq, NULL, NULL,
+     describe_read_seq},
+    {"deleterandom", false, true, true, SPLIT_THREADS, NEEDS_NOTHING, delete_random, NULL, NULL,
+     NULL},
+    {"fillsync", true, true, true, SPLIT_THREADS, NEEDS_NOTHING, fill_sync, NULL, NULL, NULL},
+    {"compact", false, true, true, SPLIT_ONE, NEEDS_NOTHING, compact_all, NULL, NULL, NULL},
+    {"stats", false, false, false, SPLIT_ONE, NEEDS_NOTHING, stats_now, NULL, NULL, NULL},
+    {"echo", false, false, true, SPLIT_THREADS, NEEDS_NOTHING, echo_round_trips, echo_setup,
+     echo_teardown, NULL},
+    {"batchput", false, true, true, SPLIT_THREADS, NEEDS_BATCH, batch_put, NULL, NULL,
+     describe_batch},
+    {"multiget", false, false, true, SPLIT_THREADS, NEEDS_MULTI_GET, multi_get, NULL, NULL,
+     describe_multi_get},
+    {"scan", false, false, true, SPLIT_THREADS, NEEDS_SCAN, scan_pages, NULL, NULL, describe_scan},
 };
 
 #define WORKLOAD_COUNT (sizeof(workloads) / sizeof(workloads[0]))
@@ -517,6 +668,23 @@ bench_workloads_find(const char *name)
     const struct workload *w = find_workload(name);
 
     return w != NULL ? w->name : NULL;
+}
+
+const char *
+bench_workloads_unsupported(const char *name, const bench_backend *backend)
+{
+    const struct workload *w = find_workload(name);
+
+    switch (w != NULL ? w->needs : NEEDS_NOTHING) {
+    case NEEDS_BATCH:
+        return backend->batch_put == NULL ? "it has no batch writes" : NULL;
+    case NEEDS_MULTI_GET:
+        return backend->multi_get == NULL ? "it has no multi-key reads" : NULL;
+    case NEEDS_SCAN:
+        return backend->scan_new == NULL ? "it has no range scans" : NULL;
+    default:
+        return NULL;
+    }
 }
 
 const char *

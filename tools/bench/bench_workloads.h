@@ -14,6 +14,12 @@
 /* The canonical (static) name of workload `name`, or NULL if there is none. */
 const char *bench_workloads_find(const char *name);
 
+/*
+ * NULL when `backend` can run workload `name`, else why not (it lacks the
+ * requests the workload needs: batches, multi-gets, range scans).
+ */
+const char *bench_workloads_unsupported(const char *name, const struct bench_backend *backend);
+
 /* Space-separated names of every workload, for the usage text. */
 const char *bench_workloads_names(void);
 

@@ -5,11 +5,12 @@
  *
  * Usage:
  *   lsmkv-bench [--benchmarks=fillseq,fillrandom,overwrite,readrandom,readmissing,
- *                             readseq,deleterandom,fillsync,compact,stats,echo]
+ *                             readseq,deleterandom,fillsync,compact,stats,echo,
+ *                             batchput,multiget,scan]
  *               [--engine=lsmkv|rpc|leveldb|rocksdb[,...]] [--num=1000000] [--reads=NUM]
  *               [--value_size=100] [--db=/tmp/lsmkv-bench] [--sync=none|always]
  *               [--write_buffer_size=4M] [--bloom_bits=10] [--seed=301]
- *               [--repeat=1] [--stats] [--threads=1]
+ *               [--repeat=1] [--stats] [--threads=1] [--batch_size=100] [--page_size=1000]
  *               [--target=URL] [--compare-echo=URL] [--timeout_ms=10000] [--help]
  *   lsmkv-bench --serve-echo=URL
  *
@@ -30,6 +31,12 @@
  * into what is there; readrandom and readmissing read `reads` random keys that
  * exist or never exist ("(X of Y found)"); readseq scans `reads` entries in
  * key order with the engine's iterator; deleterandom deletes num random keys;
+ * batchput writes num random keys like fillrandom but batch_size per request
+ * (one atomic write batch), multiget reads `reads` random keys batch_size per
+ * request (one point in time), scan pages through every key in pages of at
+ * most page_size pairs (with threads, each its own stretch of the key
+ * space); their lines add the keys/sec after MB/s, their ops being requests
+ * (an engine without batches, multi-gets or range scans refuses them);
  * compact is one manual compaction of the whole key range, timed to its end
  * (lsmkv_flush then lsmkv_compact; leveldb_compact_range and
  * rocksdb_compact_range over everything, which flush their memtables too);
