@@ -5,6 +5,7 @@
  */
 #include "lsmkv/client.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,24 @@ lsmkv_client_stats_fini(lsmkv_client_stats *stats)
         free(stats->levels);
         free(stats->server_version);
         memset(stats, 0, sizeof(*stats));
+    }
+}
+
+void
+lsmkv_client_scan_page_fini(lsmkv_client_scan_page *page)
+{
+    if (page != NULL) {
+        free(page->pairs); /* the one allocation holding everything (codec.c) */
+        memset(page, 0, sizeof(*page));
+    }
+}
+
+void
+lsmkv_client_values_fini(lsmkv_client_value *values, size_t count)
+{
+    for (size_t i = 0; values != NULL && i < count; i++) {
+        free(values[i].value);
+        values[i] = (lsmkv_client_value){0};
     }
 }
 
@@ -302,6 +321,203 @@ lsmkv_client_get_stats(lsmkv_client *client, lsmkv_client_stats *stats, lsmkv_cl
         size_t len;
         const uint8_t *data = transport_reply_data(reply, &len);
         rc = codec_decode_stats(data, len, stats, err);
+        transport_reply_free(reply);
+    }
+    return rc;
+}
+
+/* ---- Scan ------------------------------------------------------------------------------ */
+
+static int
+check_range(const lsmkv_client_range *range, lsmkv_client_error *err)
+{
+    int rc = check_bytes("the range's start", range->start, range->start_len, err);
+    rc = rc ? rc : check_bytes("the range's end", range->end, range->end_len, err);
+    return rc ? rc : check_bytes("the range's prefix", range->prefix, range->prefix_len, err);
+}
+
+int
+lsmkv_client_scan(lsmkv_client *client, const lsmkv_client_range *range, uint32_t limit,
+                  lsmkv_client_scan_page *page, lsmkv_client_error *err)
+{
+    if (range == NULL || page == NULL) {
+        return error_set(err, LSMKV_CLIENT_INVALID_ARGUMENT,
+                         "lsmkv_client_scan: range and page are required");
+    }
+    int rc = check_range(range, err);
+    if (rc != LSMKV_CLIENT_OK) {
+        return rc;
+    }
+    uint64_t deadline = transport_deadline(client->timeout_ms);
+    codec_bytes request;
+    codec_encode_scan(range, limit, client->timeout_ms, &request);
+    transport_reply *reply;
+    rc = roundtrip(client, deadline, &request, &reply, err);
+    if (rc == LSMKV_CLIENT_OK) {
+        size_t len;
+        const uint8_t *data = transport_reply_data(reply, &len);
+        rc = codec_decode_scan(data, len, page, err);
+        transport_reply_free(reply);
+    }
+    return rc;
+}
+
+/* Bytewise order; a proper prefix sorts first. */
+static int
+compare_bytes(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+    size_t n = a_len < b_len ? a_len : b_len;
+    int c = n > 0 ? memcmp(a, b, n) : 0;
+    return c != 0 ? c : (a_len > b_len) - (a_len < b_len);
+}
+
+/*
+ * Whether the page's resume key lies past where the page started and past its
+ * last key, as lsmkv-server's always does: a server that broke this could
+ * otherwise keep the scan going round in circles.
+ */
+static bool
+resume_moves_on(const lsmkv_client_range *range, const lsmkv_client_scan_page *page)
+{
+    const lsmkv_client_pair *last = page->count > 0 ? &page->pairs[page->count - 1] : NULL;
+    return compare_bytes(page->resume_key, page->resume_key_len, range->start, range->start_len) >
+               0 &&
+           (last == NULL ||
+            compare_bytes(page->resume_key, page->resume_key_len, last->key, last->key_len) > 0);
+}
+
+/* Hands the page's pairs to fn; false once fn or max_pairs says stop. */
+static bool
+scan_deliver(const lsmkv_client_scan_page *page, uint64_t max_pairs, lsmkv_client_scan_fn fn,
+             void *ctx, uint64_t *seen)
+{
+    for (size_t i = 0; i < page->count; i++) {
+        const lsmkv_client_pair *p = &page->pairs[i];
+        ++*seen;
+        if (!fn(ctx, p->key, p->key_len, p->value, p->value_len)) {
+            return false;
+        }
+    }
+    return max_pairs == 0 || *seen < max_pairs;
+}
+
+int
+lsmkv_client_scan_each(lsmkv_client *client, const lsmkv_client_range *range, uint64_t max_pairs,
+                       lsmkv_client_scan_fn fn, void *ctx, uint64_t *seen, lsmkv_client_error *err)
+{
+    if (range == NULL || fn == NULL) {
+        return error_set(err, LSMKV_CLIENT_INVALID_ARGUMENT,
+                         "lsmkv_client_scan_each: range and fn are required");
+    }
+    lsmkv_client_range r = *range;
+    uint8_t *start = NULL; /* the resume key the next page starts at */
+    uint64_t n = 0;
+    int rc = LSMKV_CLIENT_OK;
+    bool more = true;
+    while (more && rc == LSMKV_CLIENT_OK) {
+        uint32_t limit = LSMKV_CLIENT_SCAN_MAX_PAGE;
+        if (max_pairs > 0 && max_pairs - n < limit) {
+            limit = (uint32_t)(max_pairs - n);
+        }
+        lsmkv_client_scan_page page;
+        rc = lsmkv_client_scan(client, &r, limit, &page, err);
+        if (rc != LSMKV_CLIENT_OK) {
+            break;
+        }
+        more = scan_deliver(&page, max_pairs, fn, ctx, &n) && page.resume_key != NULL;
+        if (more && !resume_moves_on(&r, &page)) {
+            rc = error_set(err, LSMKV_CLIENT_INTERNAL,
+                           "malformed answer to Scan: the resume key does not move forward");
+        } else if (more) {
+            free(start);
+            start = xmemdup(page.resume_key, page.resume_key_len);
+            r.start = start;
+            r.start_len = page.resume_key_len;
+        }
+        lsmkv_client_scan_page_fini(&page);
+    }
+    free(start);
+    if (seen != NULL) {
+        *seen = n;
+    }
+    return rc;
+}
+
+/* ---- Batch, MultiGet ------------------------------------------------------------------- */
+
+static int
+check_ops(const lsmkv_client_op *ops, size_t count, lsmkv_client_error *err)
+{
+    if (ops == NULL && count > 0) {
+        return error_set(err, LSMKV_CLIENT_INVALID_ARGUMENT, "the ops are NULL but count is %zu",
+                         count);
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (ops[i].type != LSMKV_CLIENT_OP_PUT && ops[i].type != LSMKV_CLIENT_OP_DELETE) {
+            return error_set(err, LSMKV_CLIENT_INVALID_ARGUMENT,
+                             "op %zu: unknown type %d (LSMKV_CLIENT_OP_PUT or _DELETE)", i,
+                             (int)ops[i].type);
+        }
+        char what[48];
+        snprintf(what, sizeof(what), "op %zu: the key", i);
+        int rc = check_bytes(what, ops[i].key, ops[i].key_len, err);
+        snprintf(what, sizeof(what), "op %zu: the value", i);
+        rc = rc ? rc : check_bytes(what, ops[i].value, ops[i].value_len, err);
+        if (rc != LSMKV_CLIENT_OK) {
+            return rc;
+        }
+    }
+    return LSMKV_CLIENT_OK;
+}
+
+int
+lsmkv_client_batch(lsmkv_client *client, const lsmkv_client_op *ops, size_t count,
+                   lsmkv_client_sync sync, uint64_t *sequence, lsmkv_client_error *err)
+{
+    int rc = check_ops(ops, count, err);
+    rc = rc ? rc : check_sync(sync, err);
+    if (rc != LSMKV_CLIENT_OK) {
+        return rc;
+    }
+    uint64_t deadline = transport_deadline(client->timeout_ms);
+    codec_bytes request;
+    codec_encode_batch(ops, count, sync, client->timeout_ms, &request);
+    transport_reply *reply;
+    rc = roundtrip(client, deadline, &request, &reply, err);
+    if (rc == LSMKV_CLIENT_OK) {
+        size_t len;
+        const uint8_t *data = transport_reply_data(reply, &len);
+        rc = codec_decode_batch(data, len, sequence, err);
+        transport_reply_free(reply);
+    }
+    return rc;
+}
+
+int
+lsmkv_client_multi_get(lsmkv_client *client, size_t count, const uint8_t *const *keys,
+                       const size_t *key_lens, lsmkv_client_value *values, lsmkv_client_error *err)
+{
+    if (count > 0 && (keys == NULL || key_lens == NULL || values == NULL)) {
+        return error_set(err, LSMKV_CLIENT_INVALID_ARGUMENT,
+                         "lsmkv_client_multi_get: keys, key_lens and values are required");
+    }
+    for (size_t i = 0; i < count; i++) {
+        char what[32];
+        snprintf(what, sizeof(what), "key %zu", i);
+        int rc = check_bytes(what, keys[i], key_lens[i], err);
+        if (rc != LSMKV_CLIENT_OK) {
+            return rc;
+        }
+    }
+    uint64_t deadline = transport_deadline(client->timeout_ms);
+    codec_bytes request;
+    codec_encode_multi_get(count, keys, key_lens, client->timeout_ms, &request);
+    transport_reply *reply;
+    int rc = roundtrip(client, deadline, &request, &reply, err);
+    if (rc == LSMKV_CLIENT_OK) {
+        size_t len;
+        const uint8_t *data = transport_reply_data(reply, &len);
+        rc = codec_decode_multi_get(data, len, count, values, err);
         transport_reply_free(reply);
     }
     return rc;

@@ -20,7 +20,16 @@
 static const char *const method_names[CODEC_METHOD_COUNT] = {
     [CODEC_PUT] = "Put",     [CODEC_GET] = "Get",         [CODEC_DELETE] = "Delete",
     [CODEC_FLUSH] = "Flush", [CODEC_COMPACT] = "Compact", [CODEC_STATS] = "Stats",
+    [CODEC_SCAN] = "Scan",   [CODEC_BATCH] = "Batch",     [CODEC_MULTI_GET] = "MultiGet",
 };
+
+/* The public enums carry kv.proto's numbers, so requests cast them. */
+_Static_assert((int)LSMKV_CLIENT_SYNC_ALWAYS == (int)LSMKV__V1__SYNC_MODE__SYNC_ALWAYS &&
+                   (int)LSMKV_CLIENT_SYNC_NONE == (int)LSMKV__V1__SYNC_MODE__SYNC_NONE,
+               "lsmkv_client_sync follows kv.proto's SyncMode");
+_Static_assert((int)LSMKV_CLIENT_OP_PUT == (int)LSMKV__V1__OP_TYPE__OP_TYPE_PUT &&
+                   (int)LSMKV_CLIENT_OP_DELETE == (int)LSMKV__V1__OP_TYPE__OP_TYPE_DELETE,
+               "lsmkv_client_op_type follows kv.proto's OpType");
 
 static char method_paths[CODEC_METHOD_COUNT][64];
 static pthread_once_t method_paths_once = PTHREAD_ONCE_INIT;
@@ -167,6 +176,56 @@ codec_encode_empty(codec_method method, uint32_t timeout_ms, codec_bytes *out)
     default:
         assert(!"codec_encode_empty: the method's request has fields");
     }
+}
+
+void
+codec_encode_scan(const lsmkv_client_range *range, uint32_t limit, uint32_t timeout_ms,
+                  codec_bytes *out)
+{
+    Lsmkv__V1__ScanRequest request = LSMKV__V1__SCAN_REQUEST__INIT;
+    request.start = borrow_bytes(range->start, range->start_len);
+    request.end = borrow_bytes(range->end, range->end_len);
+    request.prefix = borrow_bytes(range->prefix, range->prefix_len);
+    request.limit = limit;
+    request.keys_only = range->keys_only;
+    encode_envelope(CODEC_SCAN, &request.base, timeout_ms, out);
+}
+
+void
+codec_encode_batch(const lsmkv_client_op *ops, size_t count, lsmkv_client_sync sync,
+                   uint32_t timeout_ms, codec_bytes *out)
+{
+    Lsmkv__V1__BatchOp *messages = xcalloc(count, sizeof(*messages));
+    Lsmkv__V1__BatchOp **ptrs = xcalloc(count, sizeof(*ptrs));
+    for (size_t i = 0; i < count; i++) {
+        lsmkv__v1__batch_op__init(&messages[i]);
+        messages[i].type = (Lsmkv__V1__OpType)ops[i].type;
+        messages[i].key = borrow_bytes(ops[i].key, ops[i].key_len);
+        messages[i].value = borrow_bytes(ops[i].value, ops[i].value_len);
+        ptrs[i] = &messages[i];
+    }
+    Lsmkv__V1__BatchRequest request = LSMKV__V1__BATCH_REQUEST__INIT;
+    request.n_ops = count;
+    request.ops = ptrs;
+    request.sync = (Lsmkv__V1__SyncMode)sync;
+    encode_envelope(CODEC_BATCH, &request.base, timeout_ms, out);
+    free(ptrs);
+    free(messages);
+}
+
+void
+codec_encode_multi_get(size_t count, const uint8_t *const *keys, const size_t *key_lens,
+                       uint32_t timeout_ms, codec_bytes *out)
+{
+    ProtobufCBinaryData *list = xcalloc(count, sizeof(*list));
+    for (size_t i = 0; i < count; i++) {
+        list[i] = borrow_bytes(keys[i], key_lens[i]);
+    }
+    Lsmkv__V1__MultiGetRequest request = LSMKV__V1__MULTI_GET_REQUEST__INIT;
+    request.n_keys = count;
+    request.keys = list;
+    encode_envelope(CODEC_MULTI_GET, &request.base, timeout_ms, out);
+    free(list);
 }
 
 /* ---- responses ---------------------------------------------------------------- */
@@ -384,21 +443,43 @@ convert_stats(const ProtobufCMessage *message, void *result)
 {
     const Lsmkv__V1__StatsResponse *in = (const Lsmkv__V1__StatsResponse *)message;
     lsmkv_client_stats *out = result;
-#define COPY(field) out->field = in->field;
-    COPY(memtable_entries)
-    COPY(memtable_bytes)
-    COPY(immutable_memtables) COPY(immutable_bytes) COPY(sstables) COPY(sstable_bytes) COPY(puts)
-        COPY(gets) COPY(deletes) COPY(flushes) COPY(compactions) COPY(user_bytes_written)
-            COPY(wal_bytes_written) COPY(flush_bytes_written) COPY(compaction_bytes_read)
-                COPY(compaction_bytes_written) COPY(wal_syncs) COPY(write_slowdowns)
-                    COPY(write_stalls) COPY(stall_micros) COPY(pending_compaction_bytes)
-                        COPY(corruptions) COPY(last_sequence) COPY(open_tables)
-                            COPY(block_cache_capacity) COPY(block_cache_usage)
-                                COPY(block_cache_hits) COPY(block_cache_misses) COPY(uptime_seconds)
-                                    COPY(requests) COPY(request_errors)
+#define COPY(field) out->field = in->field
+    COPY(memtable_entries);
+    COPY(memtable_bytes);
+    COPY(immutable_memtables);
+    COPY(immutable_bytes);
+    COPY(sstables);
+    COPY(sstable_bytes);
+    COPY(puts);
+    COPY(gets);
+    COPY(deletes);
+    COPY(flushes);
+    COPY(compactions);
+    COPY(user_bytes_written);
+    COPY(wal_bytes_written);
+    COPY(flush_bytes_written);
+    COPY(compaction_bytes_read);
+    COPY(compaction_bytes_written);
+    COPY(wal_syncs);
+    COPY(write_slowdowns);
+    COPY(write_stalls);
+    COPY(stall_micros);
+    COPY(pending_compaction_bytes);
+    COPY(corruptions);
+    COPY(last_sequence);
+    COPY(open_tables);
+    COPY(block_cache_capacity);
+    COPY(block_cache_usage);
+    COPY(block_cache_hits);
+    COPY(block_cache_misses);
+    COPY(uptime_seconds);
+    COPY(requests);
+    COPY(request_errors);
+    COPY(scans);
+    COPY(batches);
+    COPY(multi_gets);
 #undef COPY
-                                        const char *version =
-                                            in->server_version ? in->server_version : "";
+    const char *version = in->server_version ? in->server_version : "";
     out->server_version = (char *)xmemdup(version, strlen(version) + 1);
     convert_levels(in, out);
 }
@@ -412,5 +493,120 @@ codec_decode_stats(const uint8_t *reply, size_t len, lsmkv_client_stats *stats,
     if (rc == LSMKV_CLIENT_OK) {
         *stats = s;
     }
+    return rc;
+}
+
+/* ---- Scan, Batch, MultiGet --------------------------------------------------------- */
+
+/* Copies len bytes to *at and moves it past them; returns where they went. */
+static uint8_t *
+place(uint8_t **at, const uint8_t *data, size_t len)
+{
+    uint8_t *p = *at;
+    if (len > 0) {
+        memcpy(p, data, len);
+    }
+    *at += len;
+    return p;
+}
+
+/* The pairs array, then every key, value and the resume key, in one allocation. */
+static void
+convert_scan(const ProtobufCMessage *message, void *result)
+{
+    const Lsmkv__V1__ScanResponse *in = (const Lsmkv__V1__ScanResponse *)message;
+    lsmkv_client_scan_page *page = result;
+    size_t bytes = in->n_pairs * sizeof(lsmkv_client_pair) + in->resume_key.len;
+    for (size_t i = 0; i < in->n_pairs; i++) {
+        bytes += in->pairs[i]->key.len + in->pairs[i]->value.len;
+    }
+    page->pairs = xmalloc(bytes);
+    page->count = in->n_pairs;
+    uint8_t *at = (uint8_t *)(page->pairs + in->n_pairs);
+    for (size_t i = 0; i < in->n_pairs; i++) {
+        const Lsmkv__V1__KeyValue *kv = in->pairs[i];
+        lsmkv_client_pair *out = &page->pairs[i];
+        out->key = place(&at, kv->key.data, kv->key.len);
+        out->key_len = kv->key.len;
+        out->value = place(&at, kv->value.data, kv->value.len);
+        out->value_len = kv->value.len;
+    }
+    if (in->resume_key.len > 0) {
+        page->resume_key = place(&at, in->resume_key.data, in->resume_key.len);
+        page->resume_key_len = in->resume_key.len;
+    }
+}
+
+int
+codec_decode_scan(const uint8_t *reply, size_t len, lsmkv_client_scan_page *page,
+                  lsmkv_client_error *err)
+{
+    lsmkv_client_scan_page p = {0};
+    int rc = decode(CODEC_SCAN, reply, len, convert_scan, &p, err);
+    if (rc == LSMKV_CLIENT_OK) {
+        *page = p;
+    }
+    return rc;
+}
+
+static void
+convert_batch(const ProtobufCMessage *message, void *result)
+{
+    *(uint64_t *)result = ((const Lsmkv__V1__BatchResponse *)message)->sequence;
+}
+
+int
+codec_decode_batch(const uint8_t *reply, size_t len, uint64_t *sequence, lsmkv_client_error *err)
+{
+    uint64_t seq = 0;
+    int rc = decode(CODEC_BATCH, reply, len, convert_batch, &seq, err);
+    if (rc == LSMKV_CLIENT_OK && sequence != NULL) {
+        *sequence = seq;
+    }
+    return rc;
+}
+
+typedef struct multi_get_result {
+    size_t expected;
+    size_t got; /* results in the answer */
+    lsmkv_client_value *values;
+} multi_get_result;
+
+static void
+convert_multi_get(const ProtobufCMessage *message, void *result)
+{
+    const Lsmkv__V1__MultiGetResponse *in = (const Lsmkv__V1__MultiGetResponse *)message;
+    multi_get_result *r = result;
+    r->got = in->n_results;
+    if (r->got != r->expected) {
+        return;
+    }
+    for (size_t i = 0; i < in->n_results; i++) {
+        const Lsmkv__V1__GetResponse *one = in->results[i];
+        r->values[i].found = one->found;
+        if (one->found) {
+            r->values[i].value = xmemdup(one->value.data, one->value.len);
+            r->values[i].value_len = one->value.len;
+        }
+    }
+}
+
+int
+codec_decode_multi_get(const uint8_t *reply, size_t len, size_t count, lsmkv_client_value *values,
+                       lsmkv_client_error *err)
+{
+    multi_get_result r = {.expected = count, .values = xcalloc(count, sizeof(*values))};
+    int rc = decode(CODEC_MULTI_GET, reply, len, convert_multi_get, &r, err);
+    if (rc == LSMKV_CLIENT_OK && r.got != count) {
+        rc = error_set(err, LSMKV_CLIENT_INTERNAL,
+                       "malformed answer to %s: %zu results for %zu keys",
+                       codec_method_path(CODEC_MULTI_GET), r.got, count);
+    }
+    if (rc == LSMKV_CLIENT_OK && count > 0) {
+        memcpy(values, r.values, count * sizeof(*values));
+    } else if (rc != LSMKV_CLIENT_OK) {
+        lsmkv_client_values_fini(r.values, count);
+    }
+    free(r.values);
     return rc;
 }

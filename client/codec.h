@@ -27,6 +27,9 @@ typedef enum codec_method {
     CODEC_FLUSH,
     CODEC_COMPACT,
     CODEC_STATS,
+    CODEC_SCAN,
+    CODEC_BATCH,
+    CODEC_MULTI_GET,
     CODEC_METHOD_COUNT
 } codec_method;
 
@@ -63,6 +66,13 @@ void codec_encode_delete(const uint8_t *key, size_t key_len, lsmkv_client_sync s
                          uint32_t timeout_ms, codec_bytes *out);
 /* Flush, Compact and Stats, whose request messages have no fields. */
 void codec_encode_empty(codec_method method, uint32_t timeout_ms, codec_bytes *out);
+void codec_encode_scan(const lsmkv_client_range *range, uint32_t limit, uint32_t timeout_ms,
+                       codec_bytes *out);
+/* Op types are sent as given (the server judges them). */
+void codec_encode_batch(const lsmkv_client_op *ops, size_t count, lsmkv_client_sync sync,
+                        uint32_t timeout_ms, codec_bytes *out);
+void codec_encode_multi_get(size_t count, const uint8_t *const *keys, const size_t *key_lens,
+                            uint32_t timeout_ms, codec_bytes *out);
 
 /* ---- responses ---------------------------------------------------------------
  * Each decodes the bytes of one RpcResponse. A non-OK Status is returned as
@@ -82,5 +92,13 @@ int codec_decode_compact(const uint8_t *reply, size_t len, lsmkv_client_compacti
                          lsmkv_client_error *err);
 int codec_decode_stats(const uint8_t *reply, size_t len, lsmkv_client_stats *stats,
                        lsmkv_client_error *err);
+/* *page receives the pairs and resume key in one allocation (lsmkv_client_scan_page_fini). */
+int codec_decode_scan(const uint8_t *reply, size_t len, lsmkv_client_scan_page *page,
+                      lsmkv_client_error *err);
+int codec_decode_batch(const uint8_t *reply, size_t len, uint64_t *sequence,
+                       lsmkv_client_error *err);
+/* Exactly `count` results are expected (one per key asked for): others are INTERNAL. */
+int codec_decode_multi_get(const uint8_t *reply, size_t len, size_t count,
+                           lsmkv_client_value *values, lsmkv_client_error *err);
 
 #endif

@@ -6,7 +6,8 @@
  * command, so the CLI cannot fall behind the contract.
  *
  * Exit codes (also the result of commands_run): 0 success, 1 the key of a
- * `get` does not exist, 2 an error (bad usage, a failed call).
+ * `get` (or a key of an `mget`) does not exist, 2 an error (bad usage, a
+ * failed call).
  */
 #ifndef LSMKV_CLI_COMMANDS_H
 #define LSMKV_CLI_COMMANDS_H
@@ -36,17 +37,35 @@ typedef struct cli {
     lsmkv_client *client; /* opened by the first command that calls the server */
 } cli;
 
+/* Which options a command accepts (command.options). */
+#define COMMAND_SYNC  1u /* --sync=MODE */
+#define COMMAND_RANGE 2u /* --start S, --end E, --prefix P, --limit N, --keys-only */
+
+/*
+ * The options given on one command line, parsed by commands_run. Values are
+ * borrowed from the arguments, taken literally (decoded from hex by the
+ * command with --hex); an option not given is empty.
+ */
+typedef struct command_options {
+    lsmkv_client_sync sync;
+    cli_arg start;
+    cli_arg end;
+    cli_arg prefix;
+    uint64_t limit; /* 0: none */
+    bool keys_only;
+} command_options;
+
 /* A command: its name, the kv.proto method it calls (NULL: none), usage. */
 typedef struct command {
     const char *name;
     const char *method;
     const char *usage; /* arguments, e.g. "KEY VALUE" */
     size_t min_args;
-    size_t max_args;
-    bool takes_sync;     /* accepts --sync=MODE */
+    size_t max_args;     /* SIZE_MAX: no limit */
+    unsigned options;    /* COMMAND_* it accepts, besides --help */
     const char *summary; /* one line */
     const char *help;    /* more lines, each ending in \n */
-    int (*run)(cli *c, const cli_arg *args, size_t count, lsmkv_client_sync sync);
+    int (*run)(cli *c, const cli_arg *args, size_t count, const command_options *opts);
 } command;
 
 /* The table. */

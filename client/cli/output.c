@@ -128,6 +128,89 @@ output_error(const output *o, int code, const char *message)
     fprintf(o->err, "(error) %s: %s\n", lsmkv_client_status_name(code), message);
 }
 
+/* ---- scan, batch, mget --------------------------------------------------------------------- */
+
+/* A key or value in a scan line: hex digits, or escaped without quotes. */
+static void
+write_unquoted(const output *o, const uint8_t *data, size_t len)
+{
+    if (o->hex) {
+        escape_write_hex(o->out, data, len);
+    } else {
+        escape_write(o->out, data, len, false);
+    }
+}
+
+void
+output_scan_pair(const output *o, uint64_t index, const uint8_t *key, size_t key_len,
+                 const uint8_t *value, size_t value_len)
+{
+    if (o->json) {
+        fputs(index == 0 ? "{\"pairs\":[{" : ",{", o->out);
+        json_bytes_field(o->out, "key", key, key_len);
+        if (value != NULL) {
+            fputc(',', o->out);
+            json_bytes_field(o->out, "value", value, value_len);
+        }
+        fputc('}', o->out);
+        return;
+    }
+    write_unquoted(o, key, key_len);
+    if (value != NULL) {
+        fputc('\t', o->out);
+        write_unquoted(o, value, value_len);
+    }
+    fputc('\n', o->out);
+}
+
+void
+output_scan_end(const output *o, uint64_t count)
+{
+    if (o->json) {
+        fprintf(o->out, "%s],\"count\":%" PRIu64 "}\n", count == 0 ? "{\"pairs\":[" : "", count);
+    }
+}
+
+void
+output_batch_ok(const output *o, uint64_t sequence, size_t ops)
+{
+    if (o->json) {
+        fprintf(o->out, "{\"ok\":true,\"sequence\":%" PRIu64 ",\"ops\":%zu}\n", sequence, ops);
+    } else {
+        fprintf(o->out, "OK (%zu ops)\n", ops);
+    }
+}
+
+void
+output_multi_get(const output *o, size_t count, const uint8_t *const *keys, const size_t *key_lens,
+                 const lsmkv_client_value *values)
+{
+    if (o->json) {
+        fputs("{\"results\":[", o->out);
+    }
+    for (size_t i = 0; i < count; i++) {
+        const lsmkv_client_value *v = &values[i];
+        if (o->json) {
+            fputs(i > 0 ? ",{" : "{", o->out);
+            json_bytes_field(o->out, "key", keys[i], key_lens[i]);
+            fprintf(o->out, ",\"found\":%s", v->found ? "true" : "false");
+            if (v->found) {
+                fputc(',', o->out);
+                json_bytes_field(o->out, "value", v->value, v->value_len);
+            }
+            fputc('}', o->out);
+        } else if (!v->found) {
+            fputs("(nil)\n", o->out);
+        } else {
+            write_bytes(o, v->value, v->value_len);
+            fputc('\n', o->out);
+        }
+    }
+    if (o->json) {
+        fputs("]}\n", o->out);
+    }
+}
+
 /* ---- flush, compact ---------------------------------------------------------------------- */
 
 static void
@@ -221,13 +304,15 @@ output_compaction(const output *o, const lsmkv_client_compaction_result *r)
     X(memtable_entries)                                                                            \
     X(memtable_bytes)                                                                              \
     X(immutable_memtables)                                                                         \
-    X(immutable_bytes) X(sstables) X(sstable_bytes) X(puts) X(gets) X(deletes) X(flushes)          \
-        X(compactions) X(user_bytes_written) X(wal_bytes_written) X(flush_bytes_written)           \
-            X(compaction_bytes_read) X(compaction_bytes_written) X(wal_syncs) X(write_slowdowns)   \
-                X(write_stalls) X(stall_micros) X(pending_compaction_bytes) X(corruptions)         \
-                    X(last_sequence) X(open_tables) X(block_cache_capacity) X(block_cache_usage)   \
+    X(immutable_bytes)                                                                             \
+    X(sstables)                                                                                    \
+    X(sstable_bytes) X(puts) X(gets) X(deletes) X(flushes) X(compactions) X(user_bytes_written)    \
+        X(wal_bytes_written) X(flush_bytes_written) X(compaction_bytes_read)                       \
+            X(compaction_bytes_written) X(wal_syncs) X(write_slowdowns) X(write_stalls)            \
+                X(stall_micros) X(pending_compaction_bytes) X(corruptions) X(last_sequence)        \
+                    X(open_tables) X(block_cache_capacity) X(block_cache_usage)                    \
                         X(block_cache_hits) X(block_cache_misses) X(uptime_seconds) X(requests)    \
-                            X(request_errors)
+                            X(request_errors) X(scans) X(batches) X(multi_gets)
 
 static void
 stats_json(FILE *out, const lsmkv_client_stats *s)
@@ -326,8 +411,10 @@ stats_table(FILE *out, const lsmkv_client_stats *s)
             "%-12s %" PRIu64 " puts, %" PRIu64 " gets, %" PRIu64 " deletes, %" PRIu64
             " flushes, %" PRIu64 " compactions\n",
             "operations", s->puts, s->gets, s->deletes, s->flushes, s->compactions);
-    fprintf(out, "%-12s %" PRIu64 " answered, %" PRIu64 " with errors\n", "requests", s->requests,
-            s->request_errors);
+    fprintf(out,
+            "%-12s %" PRIu64 " answered, %" PRIu64 " with errors; %" PRIu64 " scan pages, %" PRIu64
+            " batches, %" PRIu64 " multi-gets\n",
+            "requests", s->requests, s->request_errors, s->scans, s->batches, s->multi_gets);
     stats_write_path(out, s);
     uint64_t lookups = s->block_cache_hits + s->block_cache_misses;
     fprintf(out,

@@ -37,6 +37,23 @@ void output_compaction(const output *o, const lsmkv_client_compaction_result *re
 /* stats: the readable table, or every field as JSON. */
 void output_stats(const output *o, const lsmkv_client_stats *stats);
 
+/*
+ * scan: pair number `index` (0, 1, ...) as it arrives: a line "KEY<TAB>VALUE"
+ * ("KEY" when value is NULL: keys only), escaped without quotes (hex digits
+ * with --hex); with --json the pairs of one object {"pairs":[...],"count":N},
+ * which output_scan_end closes (and opens, when there were none).
+ */
+void output_scan_pair(const output *o, uint64_t index, const uint8_t *key, size_t key_len,
+                      const uint8_t *value, size_t value_len);
+void output_scan_end(const output *o, uint64_t count);
+
+/* batch: "OK (N ops)", or {"ok":true,"sequence":N,"ops":N}. */
+void output_batch_ok(const output *o, uint64_t sequence, size_t ops);
+
+/* mget: one line per key, its value quoted (hex with --hex) or (nil); or JSON. */
+void output_multi_get(const output *o, size_t count, const uint8_t *const *keys,
+                      const size_t *key_lens, const lsmkv_client_value *values);
+
 /* "(error) CODE: message" on o->err, whatever the mode. */
 void output_error(const output *o, int code, const char *message);
 

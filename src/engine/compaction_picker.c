@@ -36,6 +36,35 @@ compaction_picker_file_bytes(const compaction_picker_options *o, int level)
     return bytes < o->max_file_bytes ? bytes : o->max_file_bytes;
 }
 
+/*
+ * An upper level is held to no more than its share of the deepest level:
+ * 1/size_ratio for the level right above it, 1/ratio^2 for the next, and
+ * so on. Stale versions live only in the levels above the one holding a key's
+ * newest merged version, so this keeps space amplification near 1 + 1/ratio
+ * whatever the size of the data (RocksDB's "dynamic level bytes" have the same
+ * aim). The level's own target stays the upper bound, and a floor of
+ * level1_target_bytes / ratio keeps upper levels from shrinking to nothing.
+ */
+uint64_t
+compaction_picker_current_target(const version *v, const compaction_picker_options *o, int level)
+{
+    uint64_t target = compaction_picker_level_target(o, level);
+    int bottom = LSMKV_MAX_LEVELS - 1;
+    while (bottom > 1 && version_level_count(v, bottom) == 0) {
+        bottom--;
+    }
+    if (target == 0 || level >= bottom) {
+        return target;
+    }
+    uint64_t share = version_level_bytes(v, bottom);
+    for (int l = bottom; l > level; l--) {
+        share /= (uint64_t)o->size_ratio;
+    }
+    uint64_t floor = o->level1_target_bytes / (uint64_t)o->size_ratio;
+    share = share > floor ? share : floor;
+    return share < target ? share : target;
+}
+
 double
 compaction_picker_score(const version *v, const compaction_picker_options *o, int *level_out)
 {
@@ -43,7 +72,7 @@ compaction_picker_score(const version *v, const compaction_picker_options *o, in
     *level_out = 0;
     for (int level = 1; level < LSMKV_MAX_LEVELS - 1; level++) {
         double score = (double)version_level_bytes(v, level) /
-                       (double)compaction_picker_level_target(o, level);
+                       (double)compaction_picker_current_target(v, o, level);
         if (score > best) {
             best = score;
             *level_out = level;
@@ -61,7 +90,7 @@ compaction_picker_pending_bytes(const version *v, const compaction_picker_option
     }
     for (int level = 1; level < LSMKV_MAX_LEVELS - 1; level++) {
         uint64_t bytes = version_level_bytes(v, level);
-        uint64_t target = compaction_picker_level_target(o, level);
+        uint64_t target = compaction_picker_current_target(v, o, level);
         pending += bytes > target ? bytes - target : 0;
     }
     return pending;

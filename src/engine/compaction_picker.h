@@ -5,7 +5,9 @@
  * Level 0 holds flushed memtables, which may overlap; it is due when it holds
  * level0_trigger tables. Each deeper level n holds non-overlapping tables and
  * has a size target: level1_target_bytes for level 1, size_ratio times more
- * for each level below; the last level has no target. The neediest level
+ * for each level below; the last level has no target. A level above the
+ * deepest one is also held to its share of that level's size (see
+ * compaction_picker_current_target), which bounds space amplification. The neediest level
  * (highest count/trigger or bytes/target, at least 1) is compacted into the
  * next one:
  *   - level 0: the oldest table and every level-0 table overlapping it (a
@@ -47,6 +49,15 @@ typedef struct compaction_plan {
 
 /* Level n's size target; 0 for level 0 and the last level (no target). */
 uint64_t compaction_picker_level_target(const compaction_picker_options *o, int level);
+
+/*
+ * The target level n is held to in v: its own target, lowered for a level
+ * above the deepest non-empty one to that level's size / ratio^distance (but
+ * not below level1_target_bytes / ratio), so stale versions in upper levels
+ * stay a small fraction of the data.
+ */
+uint64_t compaction_picker_current_target(const version *v, const compaction_picker_options *o,
+                                          int level);
 
 /* The size output files of a compaction into `level` aim at. */
 uint64_t compaction_picker_file_bytes(const compaction_picker_options *o, int level);

@@ -724,7 +724,7 @@ sstable_manager_stats(sstable_manager *sm, lsmkv_stats *stats)
         *out = sm->level_counters[level];
         out->tables = version_level_count(v, level);
         out->bytes = version_level_bytes(v, level);
-        out->target_bytes = compaction_picker_level_target(&sm->picker, level);
+        out->target_bytes = compaction_picker_current_target(v, &sm->picker, level);
         stats->sstable_bytes += out->bytes;
     }
     stats->open_tables = table_cache_open_count(sm->tables);

@@ -327,8 +327,8 @@ static const flag flags[] = {
     {"memtable-size", "BYTES", set_memtable_size,
      "flush the memtable to an SSTable at this size (default 4M; 64K to 1G)"},
     {"max-message-size", "BYTES", set_max_message_size,
-     "largest request accepted; larger ones are dropped unanswered (default 16512K: the "
-     "largest key and value plus 64K)"},
+     "largest request accepted and response sent: larger requests are dropped unanswered, "
+     "Scan pages are cut to fit (default 16512K: the largest key and value plus 64K)"},
     {"workers", "N", set_workers,
      "requests handled at once; concurrent writes share one fsync (default 32)"},
     {"log-level", "error|warn|info|debug", set_log_level, "log detail on stderr (default info)"},

@@ -4,14 +4,23 @@
  * half-done; the store's own checks stay as a second line. Responses are built
  * on the stack and handed to the closure, which packs them before the handler
  * frees what they point to.
+ *
+ * Scan and MultiGet answer with many keys and values at once, so they measure
+ * their response as they build it (wire_size.h) and keep it within
+ * max_response_bytes: a Scan page is cut short (scan_page.c), a MultiGet whose
+ * values do not fit is refused.
  */
 #include "kv_service.h"
 
 #include "buffer.h"
+#include "scan_page.h"
+#include "slice.h"
 #include "status.h"
+#include "wire_size.h"
 
 #include "lsmkv/v1/kv.pb-c.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -24,6 +33,9 @@ struct kv_service {
     struct timespec started; /* CLOCK_MONOTONIC, for uptime */
     _Atomic uint64_t requests;
     _Atomic uint64_t request_errors;
+    _Atomic uint64_t scans; /* answered OK, like the two below */
+    _Atomic uint64_t batches;
+    _Atomic uint64_t multi_gets;
 };
 
 static kv_service *
@@ -57,7 +69,7 @@ check_value(const kv_service *svc, const ProtobufCBinaryData *value, lsmkv_error
     return LSMKV_OK;
 }
 
-/* The write options of one Put or Delete: its sync choice and the time left. */
+/* The write options of one Put, Delete or Batch: its sync choice and the time left. */
 static int
 write_options(Lsmkv__V1__SyncMode sync, const kv_call *call, lsmkv_write_options *wo,
               lsmkv_error *err)
@@ -324,7 +336,286 @@ kv_stats(Lsmkv__V1__KV_Service *base, const Lsmkv__V1__StatsRequest *in,
     out.server_version = (char *)lsmkv_version();
     out.requests = atomic_load_explicit(&svc->requests, memory_order_relaxed);
     out.request_errors = atomic_load_explicit(&svc->request_errors, memory_order_relaxed);
+    out.scans = atomic_load_explicit(&svc->scans, memory_order_relaxed);
+    out.batches = atomic_load_explicit(&svc->batches, memory_order_relaxed);
+    out.multi_gets = atomic_load_explicit(&svc->multi_gets, memory_order_relaxed);
     done(&out, data);
+}
+
+static void
+count(_Atomic uint64_t *counter)
+{
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
+/* Whether a response of `size` bytes may be sent. */
+static bool
+response_fits(const kv_service *svc, size_t size)
+{
+    return svc->options.max_response_bytes == 0 || size <= svc->options.max_response_bytes;
+}
+
+static slice
+bytes_slice(const ProtobufCBinaryData *b)
+{
+    return slice_make(b->data, b->len);
+}
+
+static ProtobufCBinaryData
+slice_bytes(slice s)
+{
+    return (ProtobufCBinaryData){.len = s.len, .data = (uint8_t *)s.data};
+}
+
+/* ---- Scan ---------------------------------------------------------------------------------- */
+
+static int
+scan_check(const Lsmkv__V1__ScanRequest *in, lsmkv_error *err)
+{
+    if (in->reverse) {
+        return status_set(err, LSMKV_NOT_SUPPORTED,
+                          "reverse scans are not supported yet (the store's iterators only go "
+                          "forward); scan forward instead");
+    }
+    if (in->limit == 0) {
+        return status_set(err, LSMKV_INVALID_ARGUMENT,
+                          "the limit is 0; ask for 1 to %u pairs per page", KV_SCAN_MAX_PAIRS);
+    }
+    if (in->start.len > 0 && in->end.len > 0 &&
+        slice_compare(bytes_slice(&in->start), bytes_slice(&in->end)) > 0) {
+        return status_set(err, LSMKV_INVALID_ARGUMENT,
+                          "start (%zu bytes) sorts after end (%zu bytes); the range [start, end) "
+                          "needs start <= end",
+                          in->start.len, in->end.len);
+    }
+    return LSMKV_OK;
+}
+
+/* Answers with the page (see scan_page.h for how it was cut). */
+static void
+scan_answer(kv_service *svc, const scan_page *page, Lsmkv__V1__ScanResponse_Closure done,
+            void *data)
+{
+    size_t n = scan_page_count(page);
+    Lsmkv__V1__KeyValue *pairs = xcalloc(n, sizeof(*pairs));
+    Lsmkv__V1__KeyValue **ptrs = xcalloc(n, sizeof(*ptrs));
+    for (size_t i = 0; i < n; i++) {
+        slice key, value;
+        scan_page_pair(page, i, &key, &value);
+        lsmkv__v1__key_value__init(&pairs[i]);
+        pairs[i].key = slice_bytes(key);
+        pairs[i].value = slice_bytes(value);
+        ptrs[i] = &pairs[i];
+    }
+    Lsmkv__V1__ScanResponse out = LSMKV__V1__SCAN_RESPONSE__INIT;
+    out.n_pairs = n;
+    out.pairs = ptrs;
+    out.resume_key = slice_bytes(scan_page_resume_key(page));
+    assert(protobuf_c_message_get_packed_size(&out.base) == scan_page_packed_size(page));
+    assert(response_fits(svc, scan_page_packed_size(page)));
+    count(&svc->scans);
+    done(&out, data);
+    free(ptrs);
+    free(pairs);
+}
+
+static void
+kv_scan(Lsmkv__V1__KV_Service *base, const Lsmkv__V1__ScanRequest *in,
+        Lsmkv__V1__ScanResponse_Closure done, void *data)
+{
+    kv_service *svc = service_of(base);
+    kv_call *call = data;
+    scan_request req = {
+        .start = bytes_slice(&in->start),
+        .end = bytes_slice(&in->end),
+        .prefix = bytes_slice(&in->prefix),
+        .limit = in->limit < KV_SCAN_MAX_PAIRS ? in->limit : KV_SCAN_MAX_PAIRS,
+        .keys_only = in->keys_only,
+        .budget = svc->options.max_response_bytes,
+    };
+    scan_page *page;
+    if (scan_check(in, &call->err) != LSMKV_OK ||
+        scan_page_read(svc->db, &req, &page, &call->err) != LSMKV_OK) {
+        done(NULL, data);
+        return;
+    }
+    scan_answer(svc, page, done, data);
+    scan_page_free(page);
+}
+
+/* ---- Batch ----------------------------------------------------------------------------- */
+
+static int
+batch_check_op(const kv_service *svc, const Lsmkv__V1__BatchOp *op, lsmkv_error *err)
+{
+    if (op->type != LSMKV__V1__OP_TYPE__OP_TYPE_PUT &&
+        op->type != LSMKV__V1__OP_TYPE__OP_TYPE_DELETE) {
+        return status_set(err, LSMKV_INVALID_ARGUMENT,
+                          "type %d is not OP_TYPE_PUT (1) or OP_TYPE_DELETE (2)", (int)op->type);
+    }
+    int rc = check_key(svc, &op->key, err);
+    if (rc == LSMKV_OK && op->type == LSMKV__V1__OP_TYPE__OP_TYPE_PUT) {
+        rc = check_value(svc, &op->value, err);
+    }
+    if (rc == LSMKV_OK && op->type == LSMKV__V1__OP_TYPE__OP_TYPE_DELETE && op->value.len > 0) {
+        rc = status_set(err, LSMKV_INVALID_ARGUMENT,
+                        "a delete carries no value (this one has %zu bytes)", op->value.len);
+    }
+    return rc;
+}
+
+/* Checks every op and copies it into batch; on failure err names the first bad op. */
+static int
+batch_build(const kv_service *svc, const Lsmkv__V1__BatchRequest *in, lsmkv_batch *batch,
+            lsmkv_error *err)
+{
+    for (size_t i = 0; i < in->n_ops; i++) {
+        const Lsmkv__V1__BatchOp *op = in->ops[i];
+        lsmkv_error why;
+        int rc = batch_check_op(svc, op, &why);
+        if (rc != LSMKV_OK) {
+            return status_set(err, rc, "op %zu: %s", i, why.message);
+        }
+        if (op->type == LSMKV__V1__OP_TYPE__OP_TYPE_PUT) {
+            lsmkv_batch_put(batch, op->key.data, op->key.len, op->value.data, op->value.len);
+        } else {
+            lsmkv_batch_delete(batch, op->key.data, op->key.len);
+        }
+    }
+    size_t size = lsmkv_batch_size(batch);
+    if (svc->options.max_batch_bytes > 0 && size > svc->options.max_batch_bytes) {
+        return status_set(err, LSMKV_INVALID_ARGUMENT,
+                          "the batch of %zu ops is %zu bytes; the limit is %zu", in->n_ops, size,
+                          svc->options.max_batch_bytes);
+    }
+    return LSMKV_OK;
+}
+
+static void
+kv_batch(Lsmkv__V1__KV_Service *base, const Lsmkv__V1__BatchRequest *in,
+         Lsmkv__V1__BatchResponse_Closure done, void *data)
+{
+    kv_service *svc = service_of(base);
+    kv_call *call = data;
+    lsmkv_write_options wo;
+    lsmkv_batch *batch = lsmkv_batch_new();
+    int rc = write_options(in->sync, call, &wo, &call->err);
+    if (rc == LSMKV_OK) {
+        rc = batch_build(svc, in, batch, &call->err);
+    }
+    if (rc == LSMKV_OK) {
+        rc = lsmkv_write(svc->db, &wo, batch, &call->err);
+    }
+    lsmkv_batch_free(batch);
+    if (rc != LSMKV_OK) {
+        done(NULL, data);
+        return;
+    }
+    Lsmkv__V1__BatchResponse out = LSMKV__V1__BATCH_RESPONSE__INIT;
+    out.sequence = last_sequence(svc);
+    count(&svc->batches);
+    done(&out, data);
+}
+
+/* ---- MultiGet ---------------------------------------------------------------------------- */
+
+static int
+multi_get_check(const kv_service *svc, const Lsmkv__V1__MultiGetRequest *in, lsmkv_error *err)
+{
+    if (in->n_keys > KV_MULTI_GET_MAX_KEYS) {
+        return status_set(err, LSMKV_INVALID_ARGUMENT, "%zu keys; a MultiGet takes at most %u",
+                          in->n_keys, KV_MULTI_GET_MAX_KEYS);
+    }
+    for (size_t i = 0; i < in->n_keys; i++) {
+        lsmkv_error why;
+        if (check_key(svc, &in->keys[i], &why) != LSMKV_OK) {
+            return status_set(err, why.code, "key %zu: %s", i, why.message);
+        }
+    }
+    return LSMKV_OK;
+}
+
+/* Packed size of one result (a GetResponse) as a field of MultiGetResponse. */
+static size_t
+multi_get_result_bytes(const lsmkv_value *v)
+{
+    size_t found = v->found ? 2 : 0; /* a tag and a one-byte varint; false is left out */
+    return wire_size_field(found + wire_size_bytes(v->value_len));
+}
+
+/* Answers with values[0..n), whose packed size is `size`. */
+static void
+multi_get_answer(kv_service *svc, const lsmkv_value *values, size_t n, size_t size,
+                 Lsmkv__V1__MultiGetResponse_Closure done, void *data)
+{
+    Lsmkv__V1__GetResponse *results = xcalloc(n, sizeof(*results));
+    Lsmkv__V1__GetResponse **ptrs = xcalloc(n, sizeof(*ptrs));
+    for (size_t i = 0; i < n; i++) {
+        lsmkv__v1__get_response__init(&results[i]);
+        results[i].found = values[i].found;
+        results[i].value = (ProtobufCBinaryData){values[i].value_len, values[i].value};
+        ptrs[i] = &results[i];
+    }
+    Lsmkv__V1__MultiGetResponse out = LSMKV__V1__MULTI_GET_RESPONSE__INIT;
+    out.n_results = n;
+    out.results = ptrs;
+    assert(protobuf_c_message_get_packed_size(&out.base) == size);
+    (void)size;
+    count(&svc->multi_gets);
+    done(&out, data);
+    free(ptrs);
+    free(results);
+}
+
+/* Reads the keys of `in` into values[0..n) and checks that they fit one response. */
+static int
+multi_get_read(kv_service *svc, const Lsmkv__V1__MultiGetRequest *in, lsmkv_value *values,
+               size_t *size, lsmkv_error *err)
+{
+    size_t n = in->n_keys;
+    const uint8_t **keys = xcalloc(n, sizeof(*keys));
+    size_t *lens = xcalloc(n, sizeof(*lens));
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = in->keys[i].data;
+        lens[i] = in->keys[i].len;
+    }
+    int rc = n > 0 ? lsmkv_multi_get(svc->db, n, keys, lens, values, err) : LSMKV_OK;
+    free(lens);
+    free(keys);
+    *size = 0;
+    for (size_t i = 0; rc == LSMKV_OK && i < n; i++) {
+        *size += multi_get_result_bytes(&values[i]);
+    }
+    if (rc == LSMKV_OK && !response_fits(svc, *size)) {
+        rc = status_set(err, LSMKV_NO_SPACE,
+                        "the values of these %zu keys take %zu bytes, over the %zu a response "
+                        "may carry (the server's --max-message-size); ask for fewer keys per call",
+                        n, *size, svc->options.max_response_bytes);
+    }
+    return rc;
+}
+
+static void
+kv_multi_get(Lsmkv__V1__KV_Service *base, const Lsmkv__V1__MultiGetRequest *in,
+             Lsmkv__V1__MultiGetResponse_Closure done, void *data)
+{
+    kv_service *svc = service_of(base);
+    kv_call *call = data;
+    if (multi_get_check(svc, in, &call->err) != LSMKV_OK) {
+        done(NULL, data);
+        return;
+    }
+    size_t n = in->n_keys, size;
+    lsmkv_value *values = xcalloc(n, sizeof(*values));
+    if (multi_get_read(svc, in, values, &size, &call->err) == LSMKV_OK) {
+        multi_get_answer(svc, values, n, size, done, data);
+    } else {
+        done(NULL, data);
+    }
+    for (size_t i = 0; i < n; i++) {
+        lsmkv_free(values[i].value);
+    }
+    free(values);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
@@ -341,6 +632,9 @@ kv_service_new(lsmkv *db, const kv_service_options *options)
     clock_gettime(CLOCK_MONOTONIC, &svc->started);
     atomic_init(&svc->requests, 0);
     atomic_init(&svc->request_errors, 0);
+    atomic_init(&svc->scans, 0);
+    atomic_init(&svc->batches, 0);
+    atomic_init(&svc->multi_gets, 0);
     return svc;
 }
 

@@ -21,9 +21,19 @@
 
 typedef struct kv_service kv_service;
 
+/* Scan answers at most this many pairs per page (kv.proto's ScanRequest.limit). */
+#define KV_SCAN_MAX_PAIRS 10000u
+/* MultiGet takes at most this many keys per call. */
+#define KV_MULTI_GET_MAX_KEYS 10000u
+
 typedef struct kv_service_options {
     size_t max_key_bytes; /* the store's limits (lsmkv_options), checked before the store */
     size_t max_value_bytes;
+    size_t max_batch_bytes;
+    /* The most bytes a packed response message may take, so that it fits the
+     * transport's limit with its envelope (rpc.c works it out); Scan pages and
+     * MultiGet answers are cut or refused to stay within it. 0: no limit. */
+    size_t max_response_bytes;
     const logger *log; /* may be NULL */
 } kv_service_options;
 

@@ -121,6 +121,8 @@ main(int argc, char **argv)
     rpc_options ro = {
         .max_key_bytes = cfg.store.max_key_bytes,
         .max_value_bytes = cfg.store.max_value_bytes,
+        .max_batch_bytes = cfg.store.max_batch_bytes,
+        .max_message_bytes = cfg.max_message_bytes,
         .log = &lg,
     };
     rpc *r = rpc_new(db, &ro);

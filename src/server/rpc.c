@@ -277,6 +277,24 @@ rpc_handle(rpc *r, const uint8_t *request, size_t len, uint64_t received_ns, con
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
+/*
+ * The payload an OK answer may carry within max_message_bytes. The envelope
+ * of an OK answer takes at most 8 bytes: an empty Status (a tag and a zero
+ * length) and the payload field's tag and length (a varint of at most 5
+ * bytes below 32 GiB); req/rep adds a 4-byte request id per hop on the wire,
+ * and that counts against the receiver's limit too. RPC_ENVELOPE_RESERVE
+ * covers both with room to spare. The smallest --max-message-size (1 KiB)
+ * still leaves most of itself to the payload.
+ */
+static size_t
+rpc_response_budget(size_t max_message_bytes)
+{
+    if (max_message_bytes == 0) {
+        return 0; /* no limit */
+    }
+    return max_message_bytes > RPC_ENVELOPE_RESERVE ? max_message_bytes - RPC_ENVELOPE_RESERVE : 1;
+}
+
 rpc *
 rpc_new(lsmkv *db, const rpc_options *options)
 {
@@ -284,6 +302,8 @@ rpc_new(lsmkv *db, const rpc_options *options)
     kv_service_options kvo = {
         .max_key_bytes = options->max_key_bytes,
         .max_value_bytes = options->max_value_bytes,
+        .max_batch_bytes = options->max_batch_bytes,
+        .max_response_bytes = rpc_response_budget(options->max_message_bytes),
         .log = options->log,
     };
     r->kv = kv_service_new(db, &kvo);

@@ -25,8 +25,16 @@ typedef struct rpc rpc;
 typedef struct rpc_options {
     size_t max_key_bytes; /* the store's limits, checked before the store is called */
     size_t max_value_bytes;
-    const logger *log; /* may be NULL */
+    size_t max_batch_bytes;   /* 0: no check before the store's own */
+    size_t max_message_bytes; /* the largest message the transport carries (the server's
+                                 --max-message-size): Scan and MultiGet keep their
+                                 responses, envelope included, within it. 0: no limit */
+    const logger *log;        /* may be NULL */
 } rpc_options;
+
+/* What an OK RpcResponse adds around its payload, with room for the transport's
+ * header: rpc_new leaves this much of max_message_bytes to the envelope. */
+#define RPC_ENVELOPE_RESERVE 64u
 
 /*
  * Where rpc_handle writes the packed RpcResponse, so that it is packed once,

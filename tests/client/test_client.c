@@ -50,6 +50,7 @@ struct fake {
     pthread_mutex_t mutex;
     pthread_cond_t cond;
     int stage; /* mutex: how far the script got */
+    int acked; /* mutex: how far the test got (answers it has received) */
 };
 
 static void
@@ -107,6 +108,26 @@ fake_wait_stage(fake *f, int stage)
 {
     pthread_mutex_lock(&f->mutex);
     while (f->stage < stage) {
+        pthread_cond_wait(&f->cond, &f->mutex);
+    }
+    pthread_mutex_unlock(&f->mutex);
+}
+
+/* The test has received `n` answers (so the fake may close its socket). */
+static void
+fake_ack(fake *f, int n)
+{
+    pthread_mutex_lock(&f->mutex);
+    f->acked = n;
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->mutex);
+}
+
+static void
+fake_wait_ack(fake *f, int n)
+{
+    pthread_mutex_lock(&f->mutex);
+    while (f->acked < n) {
         pthread_cond_wait(&f->cond, &f->mutex);
     }
     pthread_mutex_unlock(&f->mutex);
@@ -380,6 +401,9 @@ script_restart(fake *f)
 {
     nng_msg_free(fake_recv(f));
     fake_send(f, put_answer(0, "", 1));
+    /* nng_sendmsg only queues the answer, and closing the socket at once may
+     * drop it: close once the client has it. */
+    fake_wait_ack(f, 1);
     nng_close(f->socket);
     fake_listen(f);
     fake_set_stage(f, 1);
@@ -399,6 +423,7 @@ test_reconnects_after_a_server_restart(void **state)
                                       LSMKV_CLIENT_SYNC_DEFAULT, &seq, &err),
                      LSMKV_CLIENT_OK);
     assert_int_equal(seq, 1);
+    fake_ack(&f, 1);
     fake_wait_stage(&f, 1);
     /* A call made before the client noticed the old connection close goes out on
      * it and fails at once (the server restarted); after that it has reconnected. */
@@ -548,6 +573,191 @@ test_concurrent_calls_do_not_wait_for_each_other(void **state)
     fake_stop(&f);
 }
 
+/* ---- Scan paging, Batch, MultiGet against the fake server --------------------------------- */
+
+/* An RpcResponse carrying a ScanResponse with the given keys (value "v" + key) and resume key. */
+static nng_msg *
+scan_answer(const char *keys, const char *resume)
+{
+    test_wire payload = {0}, resp = {0}, status = {0};
+    for (const char *k = keys; *k != '\0'; k++) {
+        char value[2] = {'v', *k};
+        test_wire kv = {0};
+        test_wire_bytes(&kv, 1, k, 1);
+        test_wire_bytes(&kv, 2, value, 2);
+        test_wire_message(&payload, 1, &kv);
+        test_wire_free(&kv);
+    }
+    if (*resume != '\0') {
+        test_wire_bytes(&payload, 2, resume, strlen(resume));
+    }
+    test_wire_message(&resp, 1, &status);
+    test_wire_message(&resp, 2, &payload);
+    nng_msg *msg;
+    CHECK(nng_msg_alloc(&msg, 0) == 0);
+    CHECK(nng_msg_append(msg, resp.data, resp.len) == 0);
+    test_wire_free(&payload);
+    test_wire_free(&resp);
+    return msg;
+}
+
+/* Receives a Scan request and checks its start (as a C string) and limit. */
+static void
+expect_scan_request(fake *f, const char *start, uint64_t limit)
+{
+    nng_msg *req = fake_recv(f);
+    const uint8_t *payload = NULL, *b = NULL;
+    size_t payload_len = 0, n = 0;
+    uint64_t v = 0;
+    test_wire_find(nng_msg_body(req), nng_msg_len(req), 2, NULL, &payload, &payload_len);
+    bool has_start = test_wire_find(payload, payload_len, 1, NULL, &b, &n);
+    CHECK(has_start == (*start != '\0'));
+    CHECK(n == strlen(start) && (n == 0 || memcmp(b, start, n) == 0));
+    CHECK(test_wire_find(payload, payload_len, 4, &v, NULL, NULL) && v == limit);
+    CHECK(test_wire_find(payload, payload_len, 3, NULL, &b, &n) && n == 1 && *b == 'p');
+    nng_msg_free(req);
+}
+
+static void
+script_scan_pages(fake *f)
+{
+    /* Every key, in pages the server cuts short. */
+    expect_scan_request(f, "", LSMKV_CLIENT_SCAN_MAX_PAGE);
+    fake_send(f, scan_answer("ab", "c"));
+    expect_scan_request(f, "c", LSMKV_CLIENT_SCAN_MAX_PAGE);
+    fake_send(f, scan_answer("cd", "e"));
+    expect_scan_request(f, "e", LSMKV_CLIENT_SCAN_MAX_PAGE);
+    fake_send(f, scan_answer("e", ""));
+    /* At most 3 pairs: the limits follow what is left. */
+    expect_scan_request(f, "", 3);
+    fake_send(f, scan_answer("ab", "c"));
+    expect_scan_request(f, "c", 1);
+    fake_send(f, scan_answer("c", "d"));
+    /* The callback stops after the first pair: one page only. */
+    expect_scan_request(f, "", LSMKV_CLIENT_SCAN_MAX_PAGE);
+    fake_send(f, scan_answer("ab", "c"));
+    /* A resume key that does not move forward. */
+    expect_scan_request(f, "", LSMKV_CLIENT_SCAN_MAX_PAGE);
+    fake_send(f, scan_answer("ab", "b"));
+    /* An error on the second page. */
+    expect_scan_request(f, "", LSMKV_CLIENT_SCAN_MAX_PAGE);
+    fake_send(f, scan_answer("a", "b"));
+    expect_scan_request(f, "b", LSMKV_CLIENT_SCAN_MAX_PAGE);
+    fake_send(f, put_answer(LSMKV_CLIENT_DATA_LOSS, "a checksum failed", 0));
+}
+
+typedef struct collector {
+    char keys[64];
+    size_t stop_after; /* 0: never stop */
+} collector;
+
+static bool
+collect(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len)
+{
+    collector *col = ctx;
+    size_t n = strlen(col->keys);
+    CHECK(key_len == 1 && value_len == 2 && value[0] == 'v' && value[1] == key[0]);
+    col->keys[n] = (char)key[0];
+    col->keys[n + 1] = '\0';
+    return col->stop_after == 0 || n + 1 < col->stop_after;
+}
+
+static void
+test_scan_each_pages_through_the_range(void **state)
+{
+    fake f;
+    fake_start(&f, script_scan_pages);
+    lsmkv_client *c = open_client(f.url, 5000);
+    lsmkv_client_range range = {.prefix = (const uint8_t *)"p", .prefix_len = 1};
+    lsmkv_client_error err;
+    collector col = {.stop_after = 0};
+    uint64_t seen = 0;
+    assert_int_equal(lsmkv_client_scan_each(c, &range, 0, collect, &col, &seen, &err),
+                     LSMKV_CLIENT_OK);
+    assert_string_equal(col.keys, "abcde");
+    assert_int_equal(seen, 5);
+
+    col = (collector){.stop_after = 0};
+    assert_int_equal(lsmkv_client_scan_each(c, &range, 3, collect, &col, &seen, &err),
+                     LSMKV_CLIENT_OK);
+    assert_string_equal(col.keys, "abc");
+    assert_int_equal(seen, 3);
+
+    col = (collector){.stop_after = 1};
+    assert_int_equal(lsmkv_client_scan_each(c, &range, 0, collect, &col, &seen, &err),
+                     LSMKV_CLIENT_OK);
+    assert_string_equal(col.keys, "a");
+    assert_int_equal(seen, 1);
+
+    col = (collector){.stop_after = 0};
+    assert_int_equal(lsmkv_client_scan_each(c, &range, 0, collect, &col, &seen, &err),
+                     LSMKV_CLIENT_INTERNAL);
+    assert_non_null(strstr(err.message, "resume key does not move forward"));
+
+    col = (collector){.stop_after = 0};
+    assert_int_equal(lsmkv_client_scan_each(c, &range, 0, collect, &col, &seen, &err),
+                     LSMKV_CLIENT_DATA_LOSS);
+    assert_string_equal(err.message, "a checksum failed");
+    assert_string_equal(col.keys, "a"); /* the first page was handed over */
+    assert_int_equal(seen, 1);
+    lsmkv_client_close(c);
+    fake_stop(&f);
+}
+
+static void
+test_new_calls_check_their_arguments_locally(void **state)
+{
+    lsmkv_client *c = open_client("tcp://127.0.0.1:1", 50);
+    lsmkv_client_error err;
+    lsmkv_client_scan_page page;
+    lsmkv_client_range range = {0};
+    assert_int_equal(lsmkv_client_scan(c, NULL, 1, &page, &err), LSMKV_CLIENT_INVALID_ARGUMENT);
+    assert_int_equal(lsmkv_client_scan(c, &range, 1, NULL, &err), LSMKV_CLIENT_INVALID_ARGUMENT);
+    range.prefix_len = 2; /* and no prefix */
+    assert_int_equal(lsmkv_client_scan(c, &range, 1, &page, &err), LSMKV_CLIENT_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "prefix"));
+    assert_int_equal(lsmkv_client_scan_each(c, &range, 0, NULL, NULL, NULL, &err),
+                     LSMKV_CLIENT_INVALID_ARGUMENT);
+
+    lsmkv_client_op ops[2] = {
+        {LSMKV_CLIENT_OP_PUT, (const uint8_t *)"k", 1, (const uint8_t *)"v", 1},
+        {(lsmkv_client_op_type)0, (const uint8_t *)"k", 1, NULL, 0},
+    };
+    assert_int_equal(lsmkv_client_batch(c, NULL, 1, LSMKV_CLIENT_SYNC_DEFAULT, NULL, &err),
+                     LSMKV_CLIENT_INVALID_ARGUMENT);
+    assert_int_equal(lsmkv_client_batch(c, ops, 2, LSMKV_CLIENT_SYNC_DEFAULT, NULL, &err),
+                     LSMKV_CLIENT_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "op 1: unknown type 0"));
+    ops[1] = (lsmkv_client_op){LSMKV_CLIENT_OP_PUT, NULL, 3, NULL, 0};
+    assert_int_equal(lsmkv_client_batch(c, ops, 2, LSMKV_CLIENT_SYNC_DEFAULT, NULL, &err),
+                     LSMKV_CLIENT_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "op 1: the key is NULL"));
+    assert_int_equal(lsmkv_client_batch(c, ops, 1, (lsmkv_client_sync)9, NULL, &err),
+                     LSMKV_CLIENT_INVALID_ARGUMENT);
+
+    const uint8_t *keys[] = {(const uint8_t *)"a", NULL};
+    const size_t lens[] = {1, 4};
+    lsmkv_client_value values[2];
+    assert_int_equal(lsmkv_client_multi_get(c, 2, keys, lens, values, &err),
+                     LSMKV_CLIENT_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "key 1 is NULL"));
+    assert_int_equal(lsmkv_client_multi_get(c, 1, keys, lens, NULL, &err),
+                     LSMKV_CLIENT_INVALID_ARGUMENT);
+    /* Without a server, valid calls fail cleanly. */
+    assert_int_equal(lsmkv_client_multi_get(c, 1, keys, lens, values, &err),
+                     LSMKV_CLIENT_UNAVAILABLE);
+    assert_int_equal(lsmkv_client_batch(c, ops, 1, LSMKV_CLIENT_SYNC_DEFAULT, NULL, &err),
+                     LSMKV_CLIENT_UNAVAILABLE);
+    range.prefix_len = 0;
+    assert_int_equal(lsmkv_client_scan(c, &range, 1, &page, &err), LSMKV_CLIENT_UNAVAILABLE);
+    uint64_t seen = 7;
+    assert_int_equal(lsmkv_client_scan_each(c, &range, 0, collect, NULL, &seen, &err),
+                     LSMKV_CLIENT_UNAVAILABLE);
+    assert_int_equal(seen, 0);
+    lsmkv_client_values_fini(NULL, 3);
+    lsmkv_client_close(c);
+}
+
 int
 main(void)
 {
@@ -563,6 +773,8 @@ main(void)
         cmocka_unit_test(test_reconnects_after_a_server_restart),
         cmocka_unit_test(test_late_answer_never_reaches_the_next_call),
         cmocka_unit_test(test_concurrent_calls_do_not_wait_for_each_other),
+        cmocka_unit_test(test_scan_each_pages_through_the_range),
+        cmocka_unit_test(test_new_calls_check_their_arguments_locally),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

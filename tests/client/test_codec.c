@@ -404,8 +404,8 @@ static void
 test_decode_stats_every_field(void **state)
 {
     test_wire payload = {0}, resp, level = {0};
-    /* Fields 1..33 of StatsResponse; 7 is levels, 31 the version string. */
-    for (int f = 1; f <= 33; f++) {
+    /* Fields 1..36 of StatsResponse; 7 is levels, 31 the version string. */
+    for (int f = 1; f <= 36; f++) {
         if (f != 7 && f != 31) {
             test_wire_uint(&payload, f, 1000 + (uint64_t)f);
         }
@@ -453,8 +453,11 @@ test_decode_stats_every_field(void **state)
         0,
         s.requests,
         s.request_errors,
+        s.scans,
+        s.batches,
+        s.multi_gets,
     };
-    for (int f = 1; f <= 33; f++) {
+    for (int f = 1; f <= 36; f++) {
         if (f != 7 && f != 31) {
             assert_int_equal(expected[f - 1], 1000 + (uint64_t)f);
         }
@@ -503,6 +506,285 @@ test_decode_random_bytes_never_crash(void **state)
     }
 }
 
+/* ---- Scan, Batch, MultiGet --------------------------------------------------------------- */
+
+static void
+test_encode_scan_carries_the_range(void **state)
+{
+    lsmkv_client_range range = {
+        .start = (const uint8_t *)"a\0",
+        .start_len = 2,
+        .end = (const uint8_t *)"z",
+        .end_len = 1,
+        .prefix = (const uint8_t *)"\xff",
+        .prefix_len = 1,
+        .keys_only = true,
+    };
+    codec_bytes req;
+    codec_encode_scan(&range, 77, 900, &req);
+    char method[64];
+    const uint8_t *payload, *b;
+    size_t payload_len, n;
+    uint64_t timeout, v;
+    open_request(&req, method, sizeof(method), &payload, &payload_len, &timeout);
+    assert_string_equal(method, "/lsmkv.v1.KV/Scan");
+    assert_int_equal(timeout, 900);
+    assert_true(test_wire_find(payload, payload_len, 1, NULL, &b, &n));
+    assert_int_equal(n, 2);
+    assert_memory_equal(b, "a\0", 2);
+    assert_true(test_wire_find(payload, payload_len, 2, NULL, &b, &n));
+    assert_memory_equal(b, "z", 1);
+    assert_true(test_wire_find(payload, payload_len, 3, NULL, &b, &n));
+    assert_memory_equal(b, "\xff", 1);
+    assert_true(test_wire_find(payload, payload_len, 4, &v, NULL, NULL));
+    assert_int_equal(v, 77);
+    assert_true(test_wire_find(payload, payload_len, 5, &v, NULL, NULL));
+    assert_int_equal(v, 1);
+    assert_false(test_wire_find(payload, payload_len, 6, &v, NULL, NULL)); /* never reverse */
+    free(req.data);
+
+    /* An open range: only the limit goes on the wire. */
+    lsmkv_client_range all = {0};
+    codec_encode_scan(&all, 1, 0, &req);
+    open_request(&req, method, sizeof(method), &payload, &payload_len, &timeout);
+    assert_int_equal(payload_len, 2);
+    free(req.data);
+}
+
+/* The n-th occurrence of length-delimited field `field` in msg. */
+static bool
+nth_field(const uint8_t *msg, size_t len, int field, size_t nth, const uint8_t **data,
+          size_t *data_len)
+{
+    const uint8_t *p = msg, *end = msg + len;
+    while (p < end) {
+        uint64_t key, value;
+        if (!test_wire_read_varint(&p, end, &key)) {
+            return false;
+        }
+        if ((key & 7) == 0) {
+            test_wire_read_varint(&p, end, &value);
+            continue;
+        }
+        if (!test_wire_read_varint(&p, end, &value) || value > (uint64_t)(end - p)) {
+            return false;
+        }
+        if ((int)(key >> 3) == field && nth-- == 0) {
+            *data = p;
+            *data_len = (size_t)value;
+            return true;
+        }
+        p += value;
+    }
+    return false;
+}
+
+static void
+test_encode_batch_and_multi_get(void **state)
+{
+    lsmkv_client_op ops[] = {
+        {LSMKV_CLIENT_OP_PUT, (const uint8_t *)"k\0", 2, (const uint8_t *)"v", 1},
+        {LSMKV_CLIENT_OP_DELETE, (const uint8_t *)"gone", 4, NULL, 0},
+    };
+    codec_bytes req;
+    codec_encode_batch(ops, 2, LSMKV_CLIENT_SYNC_ALWAYS, 5, &req);
+    char method[64];
+    const uint8_t *payload, *op, *b;
+    size_t payload_len, op_len, n;
+    uint64_t timeout, v;
+    open_request(&req, method, sizeof(method), &payload, &payload_len, &timeout);
+    assert_string_equal(method, "/lsmkv.v1.KV/Batch");
+    assert_true(test_wire_find(payload, payload_len, 2, &v, NULL, NULL));
+    assert_int_equal(v, 1); /* SYNC_ALWAYS */
+    assert_true(nth_field(payload, payload_len, 1, 0, &op, &op_len));
+    assert_true(test_wire_find(op, op_len, 1, &v, NULL, NULL));
+    assert_int_equal(v, 1); /* OP_TYPE_PUT */
+    assert_true(test_wire_find(op, op_len, 2, NULL, &b, &n));
+    assert_int_equal(n, 2);
+    assert_memory_equal(b, "k\0", 2);
+    assert_true(test_wire_find(op, op_len, 3, NULL, &b, &n));
+    assert_memory_equal(b, "v", 1);
+    assert_true(nth_field(payload, payload_len, 1, 1, &op, &op_len));
+    assert_true(test_wire_find(op, op_len, 1, &v, NULL, NULL));
+    assert_int_equal(v, 2); /* OP_TYPE_DELETE */
+    assert_false(test_wire_find(op, op_len, 3, NULL, &b, &n));
+    assert_false(nth_field(payload, payload_len, 1, 2, &op, &op_len));
+    free(req.data);
+
+    codec_encode_batch(NULL, 0, LSMKV_CLIENT_SYNC_DEFAULT, 0, &req);
+    open_request(&req, method, sizeof(method), &payload, &payload_len, &timeout);
+    assert_int_equal(payload_len, 0); /* an empty batch */
+    free(req.data);
+
+    const uint8_t *keys[] = {(const uint8_t *)"a", (const uint8_t *)"\0b", (const uint8_t *)"a"};
+    const size_t lens[] = {1, 2, 1};
+    codec_encode_multi_get(3, keys, lens, 7, &req);
+    open_request(&req, method, sizeof(method), &payload, &payload_len, &timeout);
+    assert_string_equal(method, "/lsmkv.v1.KV/MultiGet");
+    for (size_t i = 0; i < 3; i++) {
+        assert_true(nth_field(payload, payload_len, 1, i, &b, &n));
+        assert_int_equal(n, lens[i]);
+        assert_memory_equal(b, keys[i], n);
+    }
+    free(req.data);
+}
+
+static void
+add_pair(test_wire *msg, const void *key, size_t key_len, const void *value, size_t value_len)
+{
+    test_wire kv = {0};
+    test_wire_bytes(&kv, 1, key, key_len);
+    if (value_len > 0) {
+        test_wire_bytes(&kv, 2, value, value_len);
+    }
+    test_wire_message(msg, 1, &kv);
+    test_wire_free(&kv);
+}
+
+static void
+test_decode_scan_page(void **state)
+{
+    test_wire payload = {0}, resp;
+    add_pair(&payload, "a\0", 2, "1", 1);
+    add_pair(&payload, "b", 1, NULL, 0); /* an empty value */
+    test_wire_bytes(&payload, 2, "c\xff", 2);
+    make_response(&resp, 0, NULL, &payload);
+    lsmkv_client_scan_page page;
+    assert_int_equal(codec_decode_scan(resp.data, resp.len, &page, NULL), LSMKV_CLIENT_OK);
+    assert_int_equal(page.count, 2);
+    assert_int_equal(page.pairs[0].key_len, 2);
+    assert_memory_equal(page.pairs[0].key, "a\0", 2);
+    assert_int_equal(page.pairs[0].value_len, 1);
+    assert_memory_equal(page.pairs[0].value, "1", 1);
+    assert_non_null(page.pairs[1].value); /* never NULL, even empty */
+    assert_int_equal(page.pairs[1].value_len, 0);
+    assert_int_equal(page.resume_key_len, 2);
+    assert_memory_equal(page.resume_key, "c\xff", 2);
+    lsmkv_client_scan_page_fini(&page);
+    assert_null(page.pairs);
+    assert_int_equal(page.count, 0);
+    lsmkv_client_scan_page_fini(NULL);
+    test_wire_free(&resp);
+    test_wire_free(&payload);
+
+    /* The end of the range: no pairs, no resume key. */
+    make_response(&resp, 0, NULL, NULL);
+    assert_int_equal(codec_decode_scan(resp.data, resp.len, &page, NULL), LSMKV_CLIENT_OK);
+    assert_int_equal(page.count, 0);
+    assert_null(page.resume_key);
+    lsmkv_client_scan_page_fini(&page);
+    test_wire_free(&resp);
+
+    /* An error leaves the page untouched. */
+    make_response(&resp, LSMKV_CLIENT_INVALID_ARGUMENT, "the limit is 0", NULL);
+    page.count = 99;
+    lsmkv_client_error err;
+    assert_int_equal(codec_decode_scan(resp.data, resp.len, &page, &err),
+                     LSMKV_CLIENT_INVALID_ARGUMENT);
+    assert_string_equal(err.message, "the limit is 0");
+    assert_int_equal(page.count, 99);
+    test_wire_free(&resp);
+}
+
+static void
+test_decode_batch_and_multi_get(void **state)
+{
+    test_wire payload = {0}, resp, one = {0};
+    test_wire_uint(&payload, 1, 1234);
+    make_response(&resp, 0, NULL, &payload);
+    uint64_t seq = 0;
+    assert_int_equal(codec_decode_batch(resp.data, resp.len, &seq, NULL), LSMKV_CLIENT_OK);
+    assert_int_equal(seq, 1234);
+    assert_int_equal(codec_decode_batch(resp.data, resp.len, NULL, NULL), LSMKV_CLIENT_OK);
+    test_wire_free(&resp);
+    test_wire_free(&payload);
+
+    /* found "v\0", missing, found empty */
+    test_wire_uint(&one, 1, 1);
+    test_wire_bytes(&one, 2, "v\0", 2);
+    test_wire_message(&payload, 1, &one);
+    test_wire_bytes(&payload, 1, "", 0);
+    test_wire_free(&one);
+    test_wire_uint(&one, 1, 1);
+    test_wire_message(&payload, 1, &one);
+    make_response(&resp, 0, NULL, &payload);
+    lsmkv_client_value values[3];
+    assert_int_equal(codec_decode_multi_get(resp.data, resp.len, 3, values, NULL), LSMKV_CLIENT_OK);
+    assert_true(values[0].found);
+    assert_int_equal(values[0].value_len, 2);
+    assert_memory_equal(values[0].value, "v\0", 2);
+    assert_false(values[1].found);
+    assert_null(values[1].value);
+    assert_true(values[2].found);
+    assert_non_null(values[2].value);
+    assert_int_equal(values[2].value_len, 0);
+    lsmkv_client_values_fini(values, 3);
+    assert_null(values[0].value);
+
+    /* A count that does not match the keys asked for is a malformed answer. */
+    lsmkv_client_value untouched[4] = {{.found = true, .value_len = 77}};
+    lsmkv_client_error err;
+    assert_int_equal(codec_decode_multi_get(resp.data, resp.len, 4, untouched, &err),
+                     LSMKV_CLIENT_INTERNAL);
+    assert_non_null(strstr(err.message, "3 results for 4 keys"));
+    assert_int_equal(untouched[0].value_len, 77);
+    assert_int_equal(codec_decode_multi_get(resp.data, resp.len, 2, untouched, &err),
+                     LSMKV_CLIENT_INTERNAL);
+    test_wire_free(&resp);
+    test_wire_free(&payload);
+    test_wire_free(&one);
+
+    make_response(&resp, 0, NULL, NULL);
+    assert_int_equal(codec_decode_multi_get(resp.data, resp.len, 0, NULL, NULL), LSMKV_CLIENT_OK);
+    test_wire_free(&resp);
+}
+
+static void
+test_decode_truncated_scan_and_multi_get_never_crash(void **state)
+{
+    test_wire payload = {0}, resp, one = {0};
+    add_pair(&payload, "key-1", 5, "value-1", 7);
+    add_pair(&payload, "key-2", 5, "value-2", 7);
+    test_wire_bytes(&payload, 2, "key-3", 5);
+    make_response(&resp, 0, "", &payload);
+    for (size_t cut = 0; cut <= resp.len; cut++) {
+        uint8_t *copy = malloc(cut + 1); /* exact size, so ASan sees any overread */
+        memcpy(copy, resp.data, cut);
+        lsmkv_client_scan_page page;
+        int rc = codec_decode_scan(copy, cut, &page, NULL);
+        assert_true(rc == LSMKV_CLIENT_OK || rc == LSMKV_CLIENT_INTERNAL);
+        if (rc == LSMKV_CLIENT_OK) {
+            lsmkv_client_scan_page_fini(&page);
+        }
+        lsmkv_client_value values[2];
+        rc = codec_decode_multi_get(copy, cut, 2, values, NULL);
+        if (rc == LSMKV_CLIENT_OK) {
+            lsmkv_client_values_fini(values, 2);
+        }
+        free(copy);
+    }
+    test_wire_free(&resp);
+    test_wire_free(&payload);
+    test_wire_free(&one);
+
+    test_rng rng;
+    test_rng_init(&rng, test_seed());
+    uint8_t buf[64];
+    for (int i = 0; i < 2000; i++) {
+        size_t len = (size_t)test_rng_below(&rng, sizeof(buf) + 1);
+        test_rng_bytes(&rng, buf, len);
+        lsmkv_client_scan_page page;
+        if (codec_decode_scan(buf, len, &page, NULL) == LSMKV_CLIENT_OK) {
+            lsmkv_client_scan_page_fini(&page);
+        }
+        lsmkv_client_value values[3];
+        if (codec_decode_multi_get(buf, len, 3, values, NULL) == LSMKV_CLIENT_OK) {
+            lsmkv_client_values_fini(values, 3);
+        }
+        codec_decode_batch(buf, len, NULL, NULL);
+    }
+}
+
 int
 main(void)
 {
@@ -523,6 +805,11 @@ main(void)
         cmocka_unit_test(test_decode_flush_and_compact_tables),
         cmocka_unit_test(test_decode_stats_every_field),
         cmocka_unit_test(test_decode_random_bytes_never_crash),
+        cmocka_unit_test(test_encode_scan_carries_the_range),
+        cmocka_unit_test(test_encode_batch_and_multi_get),
+        cmocka_unit_test(test_decode_scan_page),
+        cmocka_unit_test(test_decode_batch_and_multi_get),
+        cmocka_unit_test(test_decode_truncated_scan_and_multi_get_never_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

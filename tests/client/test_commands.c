@@ -121,12 +121,20 @@ test_help_for_the_tool_and_each_command(void **state)
     assert_int_equal(run(&s, (const char *[]){"help", NULL}), CLI_EXIT_OK);
     assert_int_equal(run(&s, (const char *[]){"help", "put", NULL}), CLI_EXIT_OK);
     assert_int_equal(run(&s, (const char *[]){"get", "--help", NULL}), CLI_EXIT_OK);
+    assert_int_equal(run(&s, (const char *[]){"scan", "--help", NULL}), CLI_EXIT_OK);
+    assert_int_equal(run(&s, (const char *[]){"help", "batch", NULL}), CLI_EXIT_OK);
+    assert_int_equal(run(&s, (const char *[]){"mget", "--help", NULL}), CLI_EXIT_OK);
     assert_int_equal(run(&s, (const char *[]){"help", "nosuch", NULL}), CLI_EXIT_ERROR);
     session_finish(&s);
     assert_non_null(strstr(s.out, "stats"));
     assert_non_null(strstr(s.out, "Usage: put [--sync=MODE] KEY VALUE"));
     assert_non_null(strstr(s.out, "Usage: get KEY"));
     assert_non_null(strstr(s.out, "Exit status 1"));
+    assert_non_null(strstr(s.out, "Usage: scan [--prefix P] [--start S] [--end E] [--limit N] "
+                                  "[--keys-only]"));
+    assert_non_null(strstr(s.out, "Usage: batch [--sync=MODE]"));
+    assert_non_null(strstr(s.out, "Usage: mget KEY [KEY...]"));
+    assert_non_null(strstr(s.out, "Calls /lsmkv.v1.KV/MultiGet."));
     assert_non_null(strstr(s.err, "(error) INVALID_ARGUMENT: unknown command \"nosuch\""));
     session_free(&s);
 
@@ -199,6 +207,7 @@ test_calls_without_a_server_exit_2_with_the_error(void **state)
     static const char *const lines[][4] = {
         {"put", "k", "v", NULL}, {"get", "k", NULL}, {"delete", "--sync=none", "k", NULL},
         {"flush", NULL},         {"compact", NULL},  {"stats", NULL},
+        {"scan", NULL},          {"mget", "a", "b"},
     };
     session s;
     session_start(&s);
@@ -210,7 +219,7 @@ test_calls_without_a_server_exit_2_with_the_error(void **state)
     for (const char *p = s.err; (p = strstr(p, "(error) UNAVAILABLE: cannot reach")); p++) {
         errors++;
     }
-    assert_int_equal(errors, 6);
+    assert_int_equal(errors, 8);
     session_free(&s);
 }
 
@@ -242,6 +251,111 @@ test_bad_url_is_an_error(void **state)
     session_free(&s);
 }
 
+/* ---- scan, batch, mget ------------------------------------------------------------------------
+ */
+
+static void
+test_scan_batch_and_mget_usage_errors(void **state)
+{
+    session s;
+    session_start(&s);
+    static const char *const lines[][6] = {
+        {"scan", "--limit", "0", NULL},
+        {"scan", "--limit=", NULL},
+        {"scan", "--limit", "12x", NULL},
+        {"scan", "--limit", "99999999999999999999", NULL},
+        {"scan", "--start", NULL},
+        {"scan", "--prefix", NULL},
+        {"scan", "extra", NULL},
+        {"scan", "--sync=always", NULL},
+        {"scan", "--reverse", NULL},
+        {"mget", NULL},
+        {"mget", "--keys-only", "k", NULL},
+        {"batch", "--prefix", "p", NULL},
+        {"batch", "extra", NULL},
+        {"get", "--start", "a", "k", NULL},
+    };
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        if (run(&s, lines[i]) != CLI_EXIT_ERROR) {
+            fail_msg("line %zu was accepted", i);
+        }
+    }
+    assert_null(s.c.client); /* nothing above needed the server */
+    session_finish(&s);
+    assert_non_null(strstr(s.err, "--limit takes a number of pairs, 1 or more for 'scan'"));
+    assert_non_null(strstr(s.err, "--start needs a value for 'scan'"));
+    assert_non_null(strstr(s.err, "--prefix needs a value"));
+    assert_non_null(strstr(s.err, "wrong number of arguments for 'scan'"));
+    assert_non_null(strstr(s.err, "unknown option for 'scan'"));
+    assert_non_null(
+        strstr(s.err, "wrong number of arguments for 'mget' (usage: mget KEY [KEY...])"));
+    assert_non_null(strstr(s.err, "unknown option for 'batch'"));
+    assert_non_null(strstr(s.err, "unknown option for 'get'"));
+    assert_int_equal(s.out_size, 0);
+    session_free(&s);
+}
+
+static void
+test_scan_options_in_both_spellings_reach_the_call(void **state)
+{
+    /* Accepted options lead to a call, which fails: there is no server. */
+    static const char *const lines[][10] = {
+        {"scan", NULL},
+        {"scan", "--start", "a", "--end=b", "--prefix", "--x", "--limit=5", "--keys-only", NULL},
+        {"scan", "--start=", "--limit", "18446744073709551615", NULL},
+    };
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        session s;
+        session_start(&s);
+        assert_int_equal(run(&s, lines[i]), CLI_EXIT_ERROR);
+        session_finish(&s);
+        if (strstr(s.err, "(error) UNAVAILABLE") == NULL) {
+            fail_msg("line %zu: %s", i, s.err);
+        }
+        assert_int_equal(s.out_size, 0); /* no half-written JSON or lines */
+        session_free(&s);
+    }
+    session s;
+    session_start(&s);
+    s.c.output.hex = true;
+    assert_int_equal(run(&s, (const char *[]){"scan", "--prefix", "0", NULL}), CLI_EXIT_ERROR);
+    assert_int_equal(run(&s, (const char *[]){"mget", "00", "zz", NULL}), CLI_EXIT_ERROR);
+    assert_null(s.c.client);
+    session_finish(&s);
+    assert_non_null(strstr(s.err, "the prefix is not hex digits"));
+    assert_non_null(strstr(s.err, "the key is not hex digits"));
+    session_free(&s);
+}
+
+static void
+test_batch_reads_stdin_and_refuses_bad_lines_before_calling(void **state)
+{
+    static const char bad[] = "put a 1\nput b\n";
+    session s;
+    session_start(&s);
+    s.c.in = fmemopen((void *)bad, sizeof(bad) - 1, "r");
+    assert_int_equal(run(&s, (const char *[]){"batch", NULL}), CLI_EXIT_ERROR);
+    fclose(s.c.in);
+    assert_null(s.c.client); /* nothing was sent */
+    static const char good[] = "put a 1\ndel b\n";
+    s.c.in = fmemopen((void *)good, sizeof(good) - 1, "r");
+    assert_int_equal(run(&s, (const char *[]){"batch", "--sync=always", NULL}), CLI_EXIT_ERROR);
+    assert_true(feof(s.c.in));
+    fclose(s.c.in);
+    session_finish(&s);
+    assert_non_null(strstr(s.err, "(error) INVALID_ARGUMENT: line 2: put takes KEY VALUE"));
+    assert_non_null(strstr(s.err, "(error) UNAVAILABLE"));
+    session_free(&s);
+
+    /* At the prompt standard input holds the commands: batch does not run there. */
+    session_start(&s);
+    s.c.interactive = true;
+    assert_int_equal(run(&s, (const char *[]){"batch", NULL}), CLI_EXIT_ERROR);
+    session_finish(&s);
+    assert_non_null(strstr(s.err, "does not run at the prompt"));
+    session_free(&s);
+}
+
 int
 main(void)
 {
@@ -255,6 +369,9 @@ main(void)
         cmocka_unit_test(test_calls_without_a_server_exit_2_with_the_error),
         cmocka_unit_test(test_put_reads_the_value_from_stdin),
         cmocka_unit_test(test_bad_url_is_an_error),
+        cmocka_unit_test(test_scan_batch_and_mget_usage_errors),
+        cmocka_unit_test(test_scan_options_in_both_spellings_reach_the_call),
+        cmocka_unit_test(test_batch_reads_stdin_and_refuses_bad_lines_before_calling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

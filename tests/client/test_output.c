@@ -149,6 +149,9 @@ sample_stats(lsmkv_client_level_stats *levels)
         .uptime_seconds = 3723,
         .server_version = "0.1.0 \"quoted\"",
         .requests = 130,
+        .scans = 7,
+        .batches = 8,
+        .multi_gets = 9,
     };
 }
 
@@ -172,6 +175,7 @@ test_stats_table_for_people(void **state)
         "75.0% hits",
         "up 1h 2m 3s",
         "130 answered",
+        "7 scan pages, 8 batches, 9 multi-gets",
     };
     for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
         if (strstr(text, expected[i]) == NULL) {
@@ -231,6 +235,9 @@ test_stats_json_is_json_with_every_field(void **state)
         "server_version",
         "requests",
         "request_errors",
+        "scans",
+        "batches",
+        "multi_gets",
         "target_bytes",
         "bytes_moved",
         "write_amplification",
@@ -298,6 +305,109 @@ test_tables_and_compaction(void **state)
     free(text);
 }
 
+static void
+test_scan_lines_escape_keys_and_values(void **state)
+{
+    capture c;
+    capture_start(&c, false, false, false);
+    output_scan_pair(&c.o, 0, (const uint8_t *)"a\tb", 3, (const uint8_t *)"v\x00\n\"", 4);
+    output_scan_pair(&c.o, 1, (const uint8_t *)"k", 1, (const uint8_t *)"", 0);
+    output_scan_pair(&c.o, 2, (const uint8_t *)"only key", 8, NULL, 0); /* keys only */
+    output_scan_end(&c.o, 3);
+    char *text = capture_finish(&c);
+    /* One line per pair, split at the one real tab; the key's own tab is escaped. */
+    assert_string_equal(text, "a\\tb\tv\\x00\\n\"\n"
+                              "k\t\n"
+                              "only key\n");
+    free(text);
+
+    capture_start(&c, false, true, false);
+    output_scan_pair(&c.o, 0, (const uint8_t *)"\x00\xff", 2, (const uint8_t *)"A", 1);
+    output_scan_end(&c.o, 1);
+    text = capture_finish(&c);
+    assert_string_equal(text, "00ff\t41\n");
+    free(text);
+
+    capture_start(&c, false, false, false);
+    output_scan_end(&c.o, 0);
+    text = capture_finish(&c);
+    assert_string_equal(text, ""); /* nothing in the range: nothing printed */
+    free(text);
+}
+
+static void
+test_scan_json_is_one_object(void **state)
+{
+    capture c;
+    capture_start(&c, true, false, false);
+    output_scan_pair(&c.o, 0, (const uint8_t *)"k1", 2, (const uint8_t *)"v\"1", 3);
+    output_scan_pair(&c.o, 1, (const uint8_t *)"\xff", 1, (const uint8_t *)"\x00", 1);
+    output_scan_end(&c.o, 2);
+    char *text = capture_finish(&c);
+    assert_string_equal(text,
+                        "{\"pairs\":[{\"key\":\"k1\",\"key_hex\":\"6b31\",\"value\":\"v\\\"1\","
+                        "\"value_hex\":\"762231\"},{\"key_hex\":\"ff\",\"value\":\"\\u0000\","
+                        "\"value_hex\":\"00\"}],\"count\":2}\n");
+    assert_true(python_accepts_json(text));
+    free(text);
+
+    capture_start(&c, true, false, false);
+    output_scan_pair(&c.o, 0, (const uint8_t *)"k", 1, NULL, 0);
+    output_scan_end(&c.o, 1);
+    text = capture_finish(&c);
+    assert_string_equal(text, "{\"pairs\":[{\"key\":\"k\",\"key_hex\":\"6b\"}],\"count\":1}\n");
+    free(text);
+
+    capture_start(&c, true, false, false);
+    output_scan_end(&c.o, 0);
+    text = capture_finish(&c);
+    assert_string_equal(text, "{\"pairs\":[],\"count\":0}\n");
+    assert_true(python_accepts_json(text));
+    free(text);
+}
+
+static void
+test_multi_get_and_batch_results(void **state)
+{
+    const uint8_t *keys[] = {(const uint8_t *)"a", (const uint8_t *)"b\x00", (const uint8_t *)"c"};
+    const size_t lens[] = {1, 2, 1};
+    lsmkv_client_value values[] = {
+        {.found = true, .value = (uint8_t *)"x\ny", .value_len = 3},
+        {.found = false},
+        {.found = true, .value = (uint8_t *)"", .value_len = 0},
+    };
+    capture c;
+    capture_start(&c, false, false, false);
+    output_multi_get(&c.o, 3, keys, lens, values);
+    output_batch_ok(&c.o, 9, 3);
+    char *text = capture_finish(&c);
+    assert_string_equal(text, "\"x\\ny\"\n(nil)\n\"\"\nOK (3 ops)\n");
+    free(text);
+
+    capture_start(&c, false, true, false);
+    output_multi_get(&c.o, 3, keys, lens, values);
+    text = capture_finish(&c);
+    assert_string_equal(text, "780a79\n(nil)\n\n");
+    free(text);
+
+    capture_start(&c, true, false, false);
+    output_multi_get(&c.o, 3, keys, lens, values);
+    text = capture_finish(&c);
+    assert_string_equal(
+        text, "{\"results\":[{\"key\":\"a\",\"key_hex\":\"61\",\"found\":true,\"value\":"
+              "\"x\\ny\",\"value_hex\":\"780a79\"},{\"key\":\"b\\u0000\",\"key_hex\":"
+              "\"6200\",\"found\":false},{\"key\":\"c\",\"key_hex\":\"63\",\"found\":true,"
+              "\"value\":\"\",\"value_hex\":\"\"}]}\n");
+    assert_true(python_accepts_json(text));
+    free(text);
+
+    capture_start(&c, true, false, false);
+    output_batch_ok(&c.o, 42, 0);
+    text = capture_finish(&c);
+    assert_string_equal(text, "{\"ok\":true,\"sequence\":42,\"ops\":0}\n");
+    free(text);
+}
+
 int
 main(void)
 {
@@ -308,6 +418,9 @@ main(void)
         cmocka_unit_test(test_stats_table_for_people),
         cmocka_unit_test(test_stats_json_is_json_with_every_field),
         cmocka_unit_test(test_tables_and_compaction),
+        cmocka_unit_test(test_scan_lines_escape_keys_and_values),
+        cmocka_unit_test(test_scan_json_is_one_object),
+        cmocka_unit_test(test_multi_get_and_batch_results),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

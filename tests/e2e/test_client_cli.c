@@ -1,6 +1,7 @@
 /*
- * The real lsmkv-cli binary against the real lsmkv-server: every command,
- * exit codes (0, 1 absent, 2 error), raw and binary values through stdin and
+ * The real lsmkv-cli binary against the real lsmkv-server: every command
+ * (scan, batch and mget included), exit codes (0, 1 absent, 2 error), raw and binary values through
+ * stdin and
  * --hex, --json output checked by a JSON parser, the prompt fed by a pipe.
  */
 #include <setjmp.h>
@@ -466,7 +467,9 @@ test_help_and_version(void **state)
     run_program(help, NULL, NULL, 0, &p);
     expect_status(&p, 0);
     assert_non_null(strstr(p.out.data, "Usage: lsmkv-cli"));
-    assert_non_null(strstr(p.out.data, "Exit status: 0 success; 1 get found no such key; 2"));
+    assert_non_null(
+        strstr(p.out.data, "Exit status: 0 success; 1 get (or mget) found no such key"));
+    assert_non_null(strstr(p.out.data, "scan [--prefix P]"));
     proc_free(&p);
     const char *version[] = {LSMKV_CLI_PATH, "--version", NULL};
     run_program(version, NULL, NULL, 0, &p);
@@ -484,6 +487,131 @@ test_help_and_version(void **state)
     proc_free(&p);
 }
 
+static void
+test_batch_scan_and_mget(void **state)
+{
+    signal(SIGPIPE, SIG_IGN);
+    test_server s;
+    test_server_start(&s, NULL, NULL);
+    proc p;
+    static const char ops[] = "# fruit\n"
+                              "put apple red\n"
+                              "put banana \"yel\\tlow\"\n"
+                              "put \"cherry pie\" ''\n"
+                              "put \"bin\\x00key\" \"\\x00\\xff\"\n"
+                              "\n"
+                              "put gone soon\n"
+                              "del gone\n";
+    run_cli(s.url, ops, sizeof(ops) - 1, &p, "batch", "--sync=always", NULL);
+    expect_status(&p, 0);
+    assert_string_equal(p.out.data, "OK (6 ops)\n");
+    proc_free(&p);
+
+    run_cli(s.url, NULL, 0, &p, "scan", NULL);
+    expect_status(&p, 0);
+    assert_string_equal(p.out.data, "apple\tred\n"
+                                    "banana\tyel\\tlow\n"
+                                    "bin\\x00key\t\\x00\\xff\n"
+                                    "cherry pie\t\n");
+    proc_free(&p);
+
+    run_cli(s.url, NULL, 0, &p, "scan", "--prefix", "b", "--keys-only", NULL);
+    expect_status(&p, 0);
+    assert_string_equal(p.out.data, "banana\nbin\\x00key\n");
+    proc_free(&p);
+    run_cli(s.url, NULL, 0, &p, "scan", "--start=b", "--end", "c", "--limit", "1", NULL);
+    expect_status(&p, 0);
+    assert_string_equal(p.out.data, "banana\tyel\\tlow\n");
+    proc_free(&p);
+    run_cli(s.url, NULL, 0, &p, "-x", "scan", "--prefix", "62696e", NULL);
+    expect_status(&p, 0);
+    assert_string_equal(p.out.data, "62696e006b6579\t00ff\n");
+    proc_free(&p);
+    run_cli(s.url, NULL, 0, &p, "--json", "scan", "--limit", "2", NULL);
+    expect_status(&p, 0);
+    assert_string_equal(p.out.data, "{\"pairs\":[{\"key\":\"apple\",\"key_hex\":\"6170706c65\","
+                                    "\"value\":\"red\",\"value_hex\":\"726564\"},{\"key\":"
+                                    "\"banana\",\"key_hex\":\"62616e616e61\",\"value\":"
+                                    "\"yel\\tlow\",\"value_hex\":\"79656c096c6f77\"}],"
+                                    "\"count\":2}\n");
+    assert_true(is_json(&p.out));
+    proc_free(&p);
+    run_cli(s.url, NULL, 0, &p, "--json", "scan", "--prefix", "zzz", NULL);
+    expect_status(&p, 0);
+    assert_string_equal(p.out.data, "{\"pairs\":[],\"count\":0}\n");
+    proc_free(&p);
+
+    /* mget: exit 0 when every key exists, 1 when one does not. */
+    run_cli(s.url, NULL, 0, &p, "mget", "apple", "cherry pie", NULL);
+    expect_status(&p, 0);
+    assert_string_equal(p.out.data, "\"red\"\n\"\"\n");
+    proc_free(&p);
+    run_cli(s.url, NULL, 0, &p, "mget", "apple", "gone", "banana", NULL);
+    expect_status(&p, 1);
+    assert_string_equal(p.out.data, "\"red\"\n(nil)\n\"yel\\tlow\"\n");
+    proc_free(&p);
+    run_cli(s.url, NULL, 0, &p, "--json", "mget", "gone", NULL);
+    expect_status(&p, 1);
+    assert_string_equal(
+        p.out.data,
+        "{\"results\":[{\"key\":\"gone\",\"key_hex\":\"676f6e65\",\"found\":false}]}\n");
+    assert_true(is_json(&p.out));
+    proc_free(&p);
+
+    assert_int_equal(test_server_stop(&s), 0);
+    test_server_fini(&s);
+}
+
+static void
+test_batch_scan_and_mget_errors_exit_2(void **state)
+{
+    signal(SIGPIPE, SIG_IGN);
+    test_server s;
+    test_server_start(&s, NULL, NULL);
+    proc p;
+    /* A line the CLI cannot parse: nothing is sent. */
+    static const char unparsable[] = "put a 1\nput b\n";
+    run_cli(s.url, unparsable, sizeof(unparsable) - 1, &p, "batch", NULL);
+    expect_status(&p, 2);
+    assert_non_null(strstr(p.err.data, "(error) INVALID_ARGUMENT: line 2: put takes KEY VALUE"));
+    proc_free(&p);
+    /* An op the server refuses: nothing is applied. */
+    static const char refused[] = "put a 1\nput \"\" 2\n";
+    run_cli(s.url, refused, sizeof(refused) - 1, &p, "batch", NULL);
+    expect_status(&p, 2);
+    assert_non_null(strstr(p.err.data, "(error) INVALID_ARGUMENT: op 1: the key is empty"));
+    proc_free(&p);
+    run_cli(s.url, NULL, 0, &p, "mget", "a", NULL);
+    expect_status(&p, 1);
+    proc_free(&p);
+    run_cli(s.url, NULL, 0, &p, "scan", NULL);
+    expect_status(&p, 0);
+    assert_string_equal(p.out.data, "");
+    proc_free(&p);
+
+    run_cli(s.url, NULL, 0, &p, "scan", "--start", "b", "--end", "a", NULL);
+    expect_status(&p, 2);
+    assert_non_null(strstr(p.err.data, "(error) INVALID_ARGUMENT: start"));
+    assert_int_equal(p.out.len, 0);
+    proc_free(&p);
+    run_cli(s.url, NULL, 0, &p, "scan", "--limit", "0", NULL);
+    expect_status(&p, 2);
+    proc_free(&p);
+    run_cli(s.url, NULL, 0, &p, "mget", "", NULL);
+    expect_status(&p, 2);
+    assert_non_null(strstr(p.err.data, "(error) INVALID_ARGUMENT: key 0: the key is empty"));
+    proc_free(&p);
+    /* The prompt has no standard input to spare for batch. */
+    static const char prompt[] = "batch\nput x y\nscan\n";
+    run_cli(s.url, prompt, sizeof(prompt) - 1, &p, NULL);
+    expect_status(&p, 0);
+    assert_non_null(strstr(p.out.data, "does not run at the prompt"));
+    assert_non_null(strstr(p.out.data, "OK\nx\ty\n"));
+    proc_free(&p);
+    assert_int_equal(test_server_stop(&s), 0);
+    test_server_fini(&s);
+}
+
 int
 main(void)
 {
@@ -495,6 +623,8 @@ main(void)
         cmocka_unit_test(test_prompt_reads_commands_from_a_pipe),
         cmocka_unit_test(test_no_server_is_exit_2_and_url_from_the_environment),
         cmocka_unit_test(test_help_and_version),
+        cmocka_unit_test(test_batch_scan_and_mget),
+        cmocka_unit_test(test_batch_scan_and_mget_errors_exit_2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -395,6 +395,28 @@ test_pending_bytes_sum_excess_per_level(void **state)
 
 /* ---- level-0 picks --------------------------------------------------------------------- */
 
+/* Upper levels are held to their share of the deepest level, within a floor. */
+static void
+test_upper_levels_held_to_share_of_bottom(void **state)
+{
+    fixture *f = *state;
+    /* default_options: level 1 = 1 MiB, ratio 10. Deepest level 3 holds 5 MiB. */
+    range(f, 3, "a", "z", 1, 5 * MIB);
+    version *v = fixture_version(f);
+    assert_int_equal(compaction_picker_current_target(v, &default_options, 3), 100 * MIB);
+    assert_int_equal(compaction_picker_current_target(v, &default_options, 2), 5 * MIB / 10);
+    /* 5 MiB / 100 is under the floor (1 MiB / 10). */
+    assert_int_equal(compaction_picker_current_target(v, &default_options, 1), 1 * MIB / 10);
+    /* Level 2 at 3 MiB is over its share though under its own target (10 MiB). */
+    version_unref(v);
+    range(f, 2, "a", "z", 1, 3 * MIB);
+    v = fixture_version(f);
+    int level;
+    assert_true(compaction_picker_score(v, &default_options, &level) >= 1.0);
+    assert_int_equal(level, 2);
+    version_unref(v);
+}
+
 static void
 test_level0_pick_takes_oldest_and_transitive_overlaps(void **state)
 {
@@ -963,6 +985,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_level0_due_at_trigger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_neediest_level_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_level_has_no_target, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upper_levels_held_to_share_of_bottom, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_bytes_sum_excess_per_level, setup, teardown),
         cmocka_unit_test_setup_teardown(test_level0_pick_takes_oldest_and_transitive_overlaps,
                                         setup, teardown),

@@ -7,6 +7,7 @@
 #include "test_support.h"
 
 #include "file.h"
+#include "kv_service.h"
 #include "rpc.h"
 
 #include "lsmkv/v1/kv.pb-c.h"
@@ -20,8 +21,10 @@
 #include <string.h>
 
 /* Small limits so that the boundaries are cheap to test. */
-#define MAX_KEY   1024
-#define MAX_VALUE (64 * 1024)
+#define MAX_KEY     1024
+#define MAX_VALUE   (64 * 1024)
+#define MAX_BATCH   (256 * 1024)
+#define MAX_MESSAGE (512 * 1024) /* the fixture's --max-message-size unless a test sets one */
 
 #define KV(method) "/lsmkv.v1.KV/" method
 
@@ -40,6 +43,7 @@ typedef struct fixture {
     char *dir;
     lsmkv *db;
     rpc *r;
+    size_t max_message; /* rpc_options.max_message_bytes; 0: MAX_MESSAGE */
     logger log;
     char log_text[8192]; /* what rpc logged at WARN and above */
 } fixture;
@@ -50,6 +54,7 @@ typedef struct answer {
     char message[512]; /* its message */
     uint8_t *payload;  /* malloc'd copy of the response payload */
     size_t payload_len;
+    size_t reply_len; /* the whole packed RpcResponse */
 } answer;
 
 /* ---- fixture ---------------------------------------------------------------------------- */
@@ -78,13 +83,20 @@ fixture_open(fixture *fx, const lsmkv_options *custom)
     }
     o.max_key_bytes = MAX_KEY;
     o.max_value_bytes = MAX_VALUE;
+    o.max_batch_bytes = MAX_BATCH;
     o.log_fn = quiet;
     lsmkv_error err;
     if (lsmkv_open(fx->dir, &o, &fx->db, &err) != LSMKV_OK) {
         fail_msg("open %s: %s", fx->dir, err.message);
     }
     fx->log = (logger){.level = LSMKV_LOG_WARN, .fn = capture_log, .ctx = fx};
-    rpc_options ro = {.max_key_bytes = MAX_KEY, .max_value_bytes = MAX_VALUE, .log = &fx->log};
+    rpc_options ro = {
+        .max_key_bytes = MAX_KEY,
+        .max_value_bytes = MAX_VALUE,
+        .max_batch_bytes = MAX_BATCH,
+        .max_message_bytes = fx->max_message ? fx->max_message : MAX_MESSAGE,
+        .log = &fx->log,
+    };
     fx->r = rpc_new(fx->db, &ro);
 }
 
@@ -160,6 +172,7 @@ call_bytes_at(fixture *fx, const uint8_t *bytes, size_t len, uint64_t received_n
         assert_int_equal(resp->payload.len, 0);
     }
     a.payload_len = resp->payload.len;
+    a.reply_len = s.len;
     a.payload = malloc(a.payload_len ? a.payload_len : 1);
     if (a.payload_len > 0) {
         memcpy(a.payload, resp->payload.data, a.payload_len);
@@ -701,7 +714,9 @@ static void
 test_unknown_or_malformed_method(void **state)
 {
     fixture *fx = *state;
-    expect_code(call(fx, KV("Scan"), NULL), UNIMPLEMENTED, "unknown method '/lsmkv.v1.KV/Scan'");
+    expect_code(call(fx, KV("Frobnicate"), NULL), UNIMPLEMENTED,
+                "unknown method '/lsmkv.v1.KV/Frobnicate'");
+    expect_code(call(fx, KV("scan"), NULL), UNIMPLEMENTED, "unknown method");
     expect_code(call(fx, KV("put"), NULL), UNIMPLEMENTED, "unknown method");
     expect_code(call(fx, "/lsmkv.v2.KV/Put", NULL), UNIMPLEMENTED, "unknown service 'lsmkv.v2.KV'");
     expect_code(call(fx, "/KV/Put", NULL), UNIMPLEMENTED, "unknown service");
@@ -944,6 +959,838 @@ test_write_stalled_past_deadline_is_resource_exhausted(void **state)
     pthread_mutex_destroy(&f.mutex);
 }
 
+/* ---- Scan, Batch, MultiGet: helpers ------------------------------------------------------ */
+
+/* Ops of a BatchRequest under construction; keys and values are copies. */
+typedef struct ops {
+    Lsmkv__V1__BatchOp *ops;
+    Lsmkv__V1__BatchOp **ptrs;
+    size_t n;
+} ops;
+
+static void
+ops_add(ops *o, Lsmkv__V1__OpType type, const void *key, size_t key_len, const void *value,
+        size_t value_len)
+{
+    o->ops = realloc(o->ops, (o->n + 1) * sizeof(*o->ops));
+    assert_non_null(o->ops);
+    Lsmkv__V1__BatchOp *op = &o->ops[o->n++];
+    lsmkv__v1__batch_op__init(op);
+    op->type = type;
+    op->key.data = malloc(key_len + 1);
+    memcpy(op->key.data, key, key_len);
+    op->key.len = key_len;
+    op->value.data = malloc(value_len + 1);
+    if (value_len > 0) {
+        memcpy(op->value.data, value, value_len);
+    }
+    op->value.len = value_len;
+}
+
+static void
+ops_put(ops *o, const char *key, const char *value)
+{
+    ops_add(o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, key, strlen(key), value, strlen(value));
+}
+
+static void
+ops_del(ops *o, const char *key)
+{
+    ops_add(o, LSMKV__V1__OP_TYPE__OP_TYPE_DELETE, key, strlen(key), NULL, 0);
+}
+
+static void
+ops_free(ops *o)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        free(o->ops[i].key.data);
+        free(o->ops[i].value.data);
+    }
+    free(o->ops);
+    free(o->ptrs);
+    memset(o, 0, sizeof(*o));
+}
+
+/* Sends the ops as one Batch (and frees them). */
+static answer
+batch(fixture *fx, ops *o, Lsmkv__V1__SyncMode sync)
+{
+    o->ptrs = calloc(o->n + 1, sizeof(*o->ptrs));
+    for (size_t i = 0; i < o->n; i++) {
+        o->ptrs[i] = &o->ops[i];
+    }
+    Lsmkv__V1__BatchRequest req = LSMKV__V1__BATCH_REQUEST__INIT;
+    req.n_ops = o->n;
+    req.ops = o->ptrs;
+    req.sync = sync;
+    answer a = call(fx, KV("Batch"), &req.base);
+    ops_free(o);
+    return a;
+}
+
+static uint64_t
+batch_ok(fixture *fx, ops *o)
+{
+    answer a = batch(fx, o, LSMKV__V1__SYNC_MODE__SYNC_DEFAULT);
+    if (a.code != OK) {
+        fail_msg("Batch failed with %d: %s", a.code, a.message);
+    }
+    Lsmkv__V1__BatchResponse *resp =
+        lsmkv__v1__batch_response__unpack(NULL, a.payload_len, a.payload);
+    assert_non_null(resp);
+    uint64_t seq = resp->sequence;
+    lsmkv__v1__batch_response__free_unpacked(resp, NULL);
+    answer_fini(&a);
+    return seq;
+}
+
+/* Key i of a numbered set: "k" and five digits, so numeric order is key order. */
+static const char *
+numbered(int i)
+{
+    static char key[32];
+    snprintf(key, sizeof(key), "k%05d", i);
+    return key;
+}
+
+/* Puts keys [from, to) of the numbered set with `value_len`-byte values, in batches. */
+static void
+put_numbered(fixture *fx, int from, int to, size_t value_len)
+{
+    char *value = malloc(value_len + 1);
+    memset(value, 'v', value_len);
+    value[value_len] = '\0';
+    ops o = {0};
+    for (int i = from; i < to; i++) {
+        ops_put(&o, numbered(i), value);
+        if (o.n == 500 || i + 1 == to) {
+            batch_ok(fx, &o);
+        }
+    }
+    free(value);
+}
+
+static Lsmkv__V1__ScanRequest
+scan_request(uint32_t limit)
+{
+    Lsmkv__V1__ScanRequest req = LSMKV__V1__SCAN_REQUEST__INIT;
+    req.limit = limit;
+    return req;
+}
+
+static ProtobufCBinaryData
+text(const char *s)
+{
+    return (ProtobufCBinaryData){.len = strlen(s), .data = (uint8_t *)s};
+}
+
+/* One Scan page, expected OK; *reply_len (may be NULL) receives the envelope's size. */
+static Lsmkv__V1__ScanResponse *
+scan_page_ok(fixture *fx, const Lsmkv__V1__ScanRequest *req, size_t *reply_len)
+{
+    answer a = call(fx, KV("Scan"), &req->base);
+    if (a.code != OK) {
+        fail_msg("Scan failed with %d: %s", a.code, a.message);
+    }
+    Lsmkv__V1__ScanResponse *resp =
+        lsmkv__v1__scan_response__unpack(NULL, a.payload_len, a.payload);
+    assert_non_null(resp);
+    if (reply_len != NULL) {
+        *reply_len = a.reply_len;
+    }
+    answer_fini(&a);
+    return resp;
+}
+
+/* Appends bytes to out, printable ASCII as is, others as \xHH; then `sep`. */
+static void
+append_escaped(char *out, size_t size, const uint8_t *data, size_t len, char sep)
+{
+    size_t used = strlen(out);
+    for (size_t i = 0; i < len && used + 5 < size; i++) {
+        if (data[i] >= 0x20 && data[i] < 0x7f && data[i] != '\\') {
+            out[used++] = (char)data[i];
+        } else {
+            used += (size_t)snprintf(out + used, size - used, "\\x%02x", data[i]);
+        }
+    }
+    if (used + 1 < size) {
+        out[used++] = sep;
+    }
+    out[used] = '\0';
+}
+
+/*
+ * Pages through req's range with `limit` per page, checking each page's
+ * order, size and resume key; returns the keys as "k1 k2 ..." (escaped) in
+ * out and the number of pages.
+ */
+static int
+scan_all(fixture *fx, Lsmkv__V1__ScanRequest req, char *out, size_t size)
+{
+    out[0] = '\0';
+    uint8_t *start = NULL;
+    int pages = 0;
+    for (;;) {
+        size_t reply_len;
+        Lsmkv__V1__ScanResponse *resp = scan_page_ok(fx, &req, &reply_len);
+        pages++;
+        assert_true(reply_len <= (fx->max_message ? fx->max_message : MAX_MESSAGE));
+        for (size_t i = 0; i < resp->n_pairs; i++) {
+            const ProtobufCBinaryData *k = &resp->pairs[i]->key;
+            append_escaped(out, size, k->data, k->len, ' ');
+        }
+        free(start);
+        start = NULL;
+        if (resp->resume_key.len == 0) {
+            lsmkv__v1__scan_response__free_unpacked(resp, NULL);
+            break;
+        }
+        assert_true(resp->n_pairs > 0); /* every page makes progress */
+        start = malloc(resp->resume_key.len);
+        memcpy(start, resp->resume_key.data, resp->resume_key.len);
+        req.start = (ProtobufCBinaryData){.len = resp->resume_key.len, .data = start};
+        lsmkv__v1__scan_response__free_unpacked(resp, NULL);
+    }
+    size_t n = strlen(out);
+    if (n > 0) {
+        out[n - 1] = '\0'; /* the last separator */
+    }
+    return pages;
+}
+
+/* The keys of the numbered set [from, to), as scan_all writes them. */
+static void
+numbered_list(int from, int to, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (int i = from; i < to; i++) {
+        const char *k = numbered(i);
+        append_escaped(out, size, (const uint8_t *)k, strlen(k), ' ');
+    }
+    size_t n = strlen(out);
+    if (n > 0) {
+        out[n - 1] = '\0';
+    }
+}
+
+/* ---- Scan ------------------------------------------------------------------------------------ */
+
+static void
+test_scan_pages_through_memtable_and_tables_in_order(void **state)
+{
+    fixture *fx = *state;
+    put_numbered(fx, 0, 300, 10);
+    lsmkv__v1__flush_response__free_unpacked(flush(fx), NULL);
+    put_numbered(fx, 300, 600, 10); /* memtable over tables */
+    put_numbered(fx, 100, 200, 20); /* newer versions shadow older ones */
+    ops o = {0};
+    for (int i = 0; i < 600; i += 7) {
+        ops_del(&o, numbered(i)); /* tombstones are skipped */
+    }
+    batch_ok(fx, &o);
+    static char got[16384], want[16384];
+    Lsmkv__V1__ScanRequest req = scan_request(37);
+    int pages = scan_all(fx, req, got, sizeof(got));
+    want[0] = '\0';
+    for (int i = 0; i < 600; i++) {
+        if (i % 7 != 0) {
+            append_escaped(want, sizeof(want), (const uint8_t *)numbered(i), 6, ' ');
+        }
+    }
+    want[strlen(want) - 1] = '\0';
+    assert_string_equal(got, want);
+    assert_int_equal(pages, (600 - 86 + 36) / 37);
+    /* One page holding everything. */
+    req.limit = 10000;
+    assert_int_equal(scan_all(fx, req, got, sizeof(got)), 1);
+    assert_string_equal(got, want);
+}
+
+static void
+test_scan_page_carries_values_and_resume_key(void **state)
+{
+    fixture *fx = *state;
+    put_ok(fx, "a", "1");
+    put_ok(fx, "b", "");
+    put_ok(fx, "c", "3");
+    Lsmkv__V1__ScanRequest req = scan_request(2);
+    Lsmkv__V1__ScanResponse *resp = scan_page_ok(fx, &req, NULL);
+    assert_int_equal(resp->n_pairs, 2);
+    assert_int_equal(resp->pairs[0]->key.len, 1);
+    assert_memory_equal(resp->pairs[0]->key.data, "a", 1);
+    assert_int_equal(resp->pairs[0]->value.len, 1);
+    assert_memory_equal(resp->pairs[0]->value.data, "1", 1);
+    assert_int_equal(resp->pairs[1]->value.len, 0); /* an empty value */
+    /* The resume key is the next key itself. */
+    assert_int_equal(resp->resume_key.len, 1);
+    assert_memory_equal(resp->resume_key.data, "c", 1);
+    lsmkv__v1__scan_response__free_unpacked(resp, NULL);
+    /* A page ending exactly at the end of the range says so. */
+    req.limit = 3;
+    resp = scan_page_ok(fx, &req, NULL);
+    assert_int_equal(resp->n_pairs, 3);
+    assert_int_equal(resp->resume_key.len, 0);
+    lsmkv__v1__scan_response__free_unpacked(resp, NULL);
+    /* keys_only: no values on the wire. */
+    req.keys_only = true;
+    resp = scan_page_ok(fx, &req, NULL);
+    assert_int_equal(resp->n_pairs, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(resp->pairs[i]->value.len, 0);
+    }
+    lsmkv__v1__scan_response__free_unpacked(resp, NULL);
+}
+
+static void
+test_scan_of_an_empty_store_or_range_is_ok_and_empty(void **state)
+{
+    fixture *fx = *state;
+    static char got[256];
+    Lsmkv__V1__ScanRequest req = scan_request(10);
+    assert_int_equal(scan_all(fx, req, got, sizeof(got)), 1);
+    assert_string_equal(got, "");
+    put_ok(fx, "m", "v");
+    req.start = text("m");
+    req.end = text("m"); /* start == end: an empty range */
+    assert_int_equal(scan_all(fx, req, got, sizeof(got)), 1);
+    assert_string_equal(got, "");
+    req.start = text("n");
+    req.end = (ProtobufCBinaryData){0};
+    scan_all(fx, req, got, sizeof(got));
+    assert_string_equal(got, "");
+}
+
+/* Binary keys around the edges of prefixes: NUL bytes and 0xff bytes. */
+static void
+put_binary_keys(fixture *fx)
+{
+    static const char *const keys[] = {
+        "a",      "a\x00", "a\x00\x00", "a\x00\xff", "a\x01",        "ab",
+        "ab\xff", "b",     "\xff",      "\xff\xff",  "\xff\xff\x00",
+    };
+    static const size_t lens[] = {1, 2, 3, 3, 2, 2, 3, 1, 1, 2, 3};
+    ops o = {0};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, keys[i], lens[i], "v", 1);
+    }
+    batch_ok(fx, &o);
+}
+
+static const char *
+scan_keys(fixture *fx, const char *start, size_t start_len, const char *end, size_t end_len,
+          const char *prefix, size_t prefix_len, uint32_t limit)
+{
+    static char got[1024];
+    Lsmkv__V1__ScanRequest req = scan_request(limit);
+    req.start = (ProtobufCBinaryData){.len = start_len, .data = (uint8_t *)start};
+    req.end = (ProtobufCBinaryData){.len = end_len, .data = (uint8_t *)end};
+    req.prefix = (ProtobufCBinaryData){.len = prefix_len, .data = (uint8_t *)prefix};
+    scan_all(fx, req, got, sizeof(got));
+    return got;
+}
+
+static void
+test_scan_prefix_start_and_end_intersect_on_binary_keys(void **state)
+{
+    fixture *fx = *state;
+    put_binary_keys(fx);
+    for (uint32_t limit = 1; limit <= 3; limit++) { /* the same whatever the page size */
+        assert_string_equal(scan_keys(fx, NULL, 0, NULL, 0, "a\0", 2, limit),
+                            "a\\x00 a\\x00\\x00 a\\x00\\xff");
+        assert_string_equal(scan_keys(fx, NULL, 0, NULL, 0, "\xff", 1, limit),
+                            "\\xff \\xff\\xff \\xff\\xff\\x00");
+        assert_string_equal(scan_keys(fx, NULL, 0, NULL, 0, "\xff\xff", 2, limit),
+                            "\\xff\\xff \\xff\\xff\\x00");
+        assert_string_equal(scan_keys(fx, NULL, 0, NULL, 0, "ab", 2, limit), "ab ab\\xff");
+        /* start inside the prefix */
+        assert_string_equal(scan_keys(fx, "a\0\x01", 3, NULL, 0, "a\0", 2, limit), "a\\x00\\xff");
+        /* end inside the prefix (exclusive) */
+        assert_string_equal(scan_keys(fx, NULL, 0, "a\0\xff", 3, "a", 1, limit),
+                            "a a\\x00 a\\x00\\x00");
+        /* start and end around the prefix: the prefix decides */
+        assert_string_equal(scan_keys(fx, "", 0, "z", 1, "a\x01", 2, limit), "a\\x01");
+        /* start after every key of the prefix; end before them: nothing */
+        assert_string_equal(scan_keys(fx, "ac", 2, NULL, 0, "ab", 2, limit), "");
+        assert_string_equal(scan_keys(fx, NULL, 0, "a", 1, "a", 1, limit), "");
+        /* no prefix: start inclusive, end exclusive */
+        assert_string_equal(scan_keys(fx, "a\x01", 2, "b", 1, NULL, 0, limit), "a\\x01 ab ab\\xff");
+        assert_string_equal(scan_keys(fx, "b", 1, NULL, 0, NULL, 0, limit),
+                            "b \\xff \\xff\\xff \\xff\\xff\\x00");
+    }
+    /* A prefix no key has. */
+    assert_string_equal(scan_keys(fx, NULL, 0, NULL, 0, "\x00", 1, 5), "");
+}
+
+static void
+test_scan_bad_requests(void **state)
+{
+    fixture *fx = *state;
+    put_ok(fx, "a", "1");
+    Lsmkv__V1__ScanRequest req = scan_request(0);
+    expect_code(call(fx, KV("Scan"), &req.base), INVALID_ARGUMENT, "the limit is 0");
+    /* An empty request has every field at its default, limit 0 included. */
+    expect_code(call(fx, KV("Scan"), NULL), INVALID_ARGUMENT, "the limit is 0");
+    req = scan_request(10);
+    req.start = text("b");
+    req.end = text("a");
+    expect_code(call(fx, KV("Scan"), &req.base), INVALID_ARGUMENT, "sorts after end");
+    /* A proper prefix sorts first: "ab" > "a". */
+    req.start = text("ab");
+    expect_code(call(fx, KV("Scan"), &req.base), INVALID_ARGUMENT, "start <= end");
+    req = scan_request(10);
+    req.reverse = true;
+    expect_code(call(fx, KV("Scan"), &req.base), UNIMPLEMENTED, "reverse scans are not supported");
+}
+
+static void
+test_scan_huge_limit_is_capped(void **state)
+{
+    fixture *fx = *state;
+    put_numbered(fx, 0, KV_SCAN_MAX_PAIRS + 5, 0);
+    Lsmkv__V1__ScanRequest req = scan_request(UINT32_MAX);
+    req.keys_only = true;
+    Lsmkv__V1__ScanResponse *resp = scan_page_ok(fx, &req, NULL);
+    assert_int_equal(resp->n_pairs, KV_SCAN_MAX_PAIRS);
+    assert_int_equal(resp->resume_key.len, 6);
+    assert_memory_equal(resp->resume_key.data, numbered(KV_SCAN_MAX_PAIRS), 6);
+    lsmkv__v1__scan_response__free_unpacked(resp, NULL);
+    req.limit = KV_SCAN_MAX_PAIRS + 1;
+    resp = scan_page_ok(fx, &req, NULL);
+    assert_int_equal(resp->n_pairs, KV_SCAN_MAX_PAIRS);
+    lsmkv__v1__scan_response__free_unpacked(resp, NULL);
+}
+
+/* Reopens the fixture's rpc with another message limit. */
+static void
+set_max_message(fixture *fx, size_t bytes)
+{
+    fixture_close(fx);
+    fx->max_message = bytes;
+    fixture_open(fx, NULL);
+}
+
+static void
+test_scan_pages_are_cut_to_the_message_size(void **state)
+{
+    fixture *fx = *state;
+    set_max_message(fx, 4096);
+    put_numbered(fx, 0, 1000, 100);
+    static char got[16384], want[16384];
+    Lsmkv__V1__ScanRequest req = scan_request(10000);
+    int pages = scan_all(fx, req, got, sizeof(got)); /* checks every reply <= 4096 bytes */
+    numbered_list(0, 1000, want, sizeof(want));
+    assert_string_equal(got, want);
+    /* About 110 bytes a pair: some 36 pairs a page. */
+    assert_true(pages >= 1000 * 110 / 4096);
+    assert_true(pages <= 1000 / 30);
+    /* The first page uses most of the room it has. */
+    size_t reply_len;
+    Lsmkv__V1__ScanResponse *resp = scan_page_ok(fx, &req, &reply_len);
+    assert_true(reply_len > 4096 - 2 * 120);
+    assert_true(reply_len <= 4096);
+    lsmkv__v1__scan_response__free_unpacked(resp, NULL);
+    /* keys_only: values take no room, so a page holds more. */
+    req.keys_only = true;
+    int key_pages = scan_all(fx, req, got, sizeof(got));
+    assert_string_equal(got, want);
+    assert_true(key_pages < pages / 5);
+}
+
+static void
+test_scan_resume_key_too_long_for_the_page_is_shortened(void **state)
+{
+    fixture *fx = *state;
+    set_max_message(fx, 1024); /* 960 bytes for the ScanResponse */
+    char value[900];
+    memset(value, 'v', sizeof(value));
+    char long_key[600];
+    memset(long_key, 'b', sizeof(long_key));
+    ops o = {0};
+    ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, "a", 1, value, sizeof(value));
+    ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, long_key, sizeof(long_key), "", 0);
+    batch_ok(fx, &o);
+    Lsmkv__V1__ScanRequest req = scan_request(10);
+    size_t reply_len;
+    Lsmkv__V1__ScanResponse *resp = scan_page_ok(fx, &req, &reply_len);
+    assert_true(reply_len <= 1024);
+    assert_int_equal(resp->n_pairs, 1);
+    /* "bbb..." does not fit beside the pair: "b", between "a" and it, stands for it. */
+    assert_int_equal(resp->resume_key.len, 1);
+    assert_memory_equal(resp->resume_key.data, "b", 1);
+    lsmkv__v1__scan_response__free_unpacked(resp, NULL);
+    req.start = text("b");
+    resp = scan_page_ok(fx, &req, &reply_len);
+    assert_int_equal(resp->n_pairs, 1);
+    assert_int_equal(resp->pairs[0]->key.len, sizeof(long_key));
+    assert_int_equal(resp->resume_key.len, 0);
+    lsmkv__v1__scan_response__free_unpacked(resp, NULL);
+
+    /* Keys sharing a long prefix: the stand-in is the next key cut just past where they differ. */
+    char k1[301], k2[701], v1[290];
+    memset(k1, 'x', 300);
+    k1[300] = 'a';
+    memset(k2, 'x', 300);
+    k2[300] = 'b';
+    memset(k2 + 301, 'y', 400);
+    memset(v1, 'v', sizeof(v1));
+    ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, k1, sizeof(k1), v1, sizeof(v1));
+    ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, k2, sizeof(k2), "", 0);
+    /* A key that is a prefix of the next: the stand-in is one byte longer. */
+    char k3[601];
+    memset(k3, 'q', sizeof(k3));
+    k3[0] = 'p';
+    ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, "p", 1, value, 800);
+    ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, k3, sizeof(k3), "", 0);
+    batch_ok(fx, &o);
+    req.start = text("x");
+    resp = scan_page_ok(fx, &req, &reply_len);
+    assert_true(reply_len <= 1024);
+    assert_int_equal(resp->n_pairs, 1);
+    assert_int_equal(resp->resume_key.len, 301);
+    assert_memory_equal(resp->resume_key.data, k2, 301);
+    lsmkv__v1__scan_response__free_unpacked(resp, NULL);
+    req.start = (ProtobufCBinaryData){.len = 301, .data = (uint8_t *)k2};
+    resp = scan_page_ok(fx, &req, &reply_len);
+    assert_int_equal(resp->n_pairs, 1);
+    assert_int_equal(resp->pairs[0]->key.len, sizeof(k2));
+    assert_int_equal(resp->resume_key.len, 0);
+    lsmkv__v1__scan_response__free_unpacked(resp, NULL);
+    req.start = text("p");
+    req.end = text("q");
+    static char got[2048];
+    assert_int_equal(scan_all(fx, req, got, sizeof(got)), 2);
+    resp = scan_page_ok(fx, &req, &reply_len);
+    assert_int_equal(resp->resume_key.len, 2);
+    assert_memory_equal(resp->resume_key.data, "pq", 2);
+    lsmkv__v1__scan_response__free_unpacked(resp, NULL);
+    req.end = (ProtobufCBinaryData){0};
+
+    /* A first pair that fills the page (959 of 960 bytes) is answered if it is the last... */
+    char fill[950];
+    memset(fill, 'f', sizeof(fill));
+    ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, "c", 1, fill, sizeof(fill));
+    batch_ok(fx, &o);
+    req.start = text("c");
+    req.end = text("d");
+    resp = scan_page_ok(fx, &req, &reply_len);
+    assert_int_equal(resp->n_pairs, 1);
+    assert_int_equal(resp->resume_key.len, 0);
+    /* 959 bytes of ScanResponse; an empty Status (2), the payload's tag and length (3). */
+    assert_int_equal(reply_len, 959 + 5);
+    assert_int_equal(1024 - RPC_ENVELOPE_RESERVE, 960);
+    lsmkv__v1__scan_response__free_unpacked(resp, NULL);
+    /* ... but not when a resume key would have to go with it. */
+    put_ok(fx, "cc", "");
+    expect_code(call(fx, KV("Scan"), &req.base), RESOURCE_EXHAUSTED,
+                "leaves no room for the key to resume at");
+}
+
+static void
+test_scan_pair_larger_than_a_message_is_resource_exhausted(void **state)
+{
+    fixture *fx = *state;
+    set_max_message(fx, 1024);
+    char value[2000];
+    memset(value, 'x', sizeof(value));
+    ops o = {0};
+    ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, "big", 3, value, sizeof(value));
+    ops_put(&o, "small", "s");
+    batch_ok(fx, &o);
+    Lsmkv__V1__ScanRequest req = scan_request(10);
+    expect_code(call(fx, KV("Scan"), &req.base), RESOURCE_EXHAUSTED, "--max-message-size");
+    assert_non_null(strstr(fx->log_text, "Scan failed (code 8)"));
+    /* Without values it fits; and from the next key on, too. */
+    req.keys_only = true;
+    static char got[256];
+    scan_all(fx, req, got, sizeof(got));
+    assert_string_equal(got, "big small");
+    req.keys_only = false;
+    req.start = text("c");
+    scan_all(fx, req, got, sizeof(got));
+    assert_string_equal(got, "small");
+    /* A big pair after others ends the page before it instead. */
+    req.start = (ProtobufCBinaryData){0};
+    req.prefix = (ProtobufCBinaryData){0};
+    put_ok(fx, "a", "first");
+    Lsmkv__V1__ScanResponse *resp = scan_page_ok(fx, &req, NULL);
+    assert_int_equal(resp->n_pairs, 1);
+    assert_int_equal(resp->resume_key.len, 3);
+    assert_memory_equal(resp->resume_key.data, "big", 3);
+    lsmkv__v1__scan_response__free_unpacked(resp, NULL);
+}
+
+/* ---- Batch ----------------------------------------------------------------------------------- */
+
+static void
+test_batch_applies_puts_and_deletes(void **state)
+{
+    fixture *fx = *state;
+    uint64_t before = put_ok(fx, "gone", "soon");
+    ops o = {0};
+    ops_put(&o, "x", "1");
+    ops_put(&o, "y", "2");
+    ops_del(&o, "gone");
+    ops_put(&o, "x", "3"); /* later ops on the same key win */
+    ops_del(&o, "never-there");
+    ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, "\0bin", 4, "\0\xff", 2);
+    uint64_t seq = batch_ok(fx, &o);
+    assert_int_equal(seq, before + 6); /* one sequence number per op */
+    assert_true(get_check(fx, "x", 1, "3", 1));
+    assert_true(get_check(fx, "y", 1, "2", 1));
+    assert_true(get_check(fx, "\0bin", 4, "\0\xff", 2));
+    assert_false(found_str(fx, "gone"));
+    for (int mode = 0; mode < 3; mode++) {
+        ops_put(&o, "synced", "v");
+        expect_code(batch(fx, &o, (Lsmkv__V1__SyncMode)mode), OK, NULL);
+    }
+}
+
+static void
+test_empty_batch_is_ok_and_writes_nothing(void **state)
+{
+    fixture *fx = *state;
+    uint64_t seq = put_ok(fx, "a", "1");
+    ops o = {0};
+    assert_int_equal(batch_ok(fx, &o), seq);
+    expect_code(call(fx, KV("Batch"), NULL), OK, NULL);
+    assert_int_equal(store_puts(fx), 1);
+}
+
+/* The batch in o (freed) must fail with code and a message containing needle, writing nothing. */
+static void
+expect_batch_refused(fixture *fx, ops *o, int code, const char *needle)
+{
+    uint64_t puts = store_puts(fx);
+    expect_code(batch(fx, o, LSMKV__V1__SYNC_MODE__SYNC_DEFAULT), code, needle);
+    assert_int_equal(store_puts(fx), puts);
+    assert_false(found_str(fx, "first"));
+}
+
+static void
+test_batch_with_a_bad_op_applies_nothing(void **state)
+{
+    fixture *fx = *state;
+    ops o = {0};
+    ops_put(&o, "first", "1");
+    ops_put(&o, "second", "2");
+    ops_put(&o, "", "3");
+    expect_batch_refused(fx, &o, INVALID_ARGUMENT, "op 2: the key is empty");
+
+    ops_put(&o, "first", "1");
+    ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_UNSPECIFIED, "k", 1, NULL, 0);
+    expect_batch_refused(fx, &o, INVALID_ARGUMENT, "op 1: type 0 is not OP_TYPE_PUT");
+    ops_put(&o, "first", "1");
+    ops_add(&o, (Lsmkv__V1__OpType)9, "k", 1, NULL, 0);
+    expect_batch_refused(fx, &o, INVALID_ARGUMENT, "op 1: type 9");
+
+    ops_put(&o, "first", "1");
+    ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_DELETE, "k", 1, "v", 1);
+    expect_batch_refused(fx, &o, INVALID_ARGUMENT, "op 1: a delete carries no value");
+
+    uint8_t *big = calloc(1, MAX_VALUE + 1);
+    ops_put(&o, "first", "1");
+    ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, big, MAX_KEY + 1, "v", 1);
+    expect_batch_refused(fx, &o, INVALID_ARGUMENT, "op 1: the key is 1025 bytes");
+    ops_put(&o, "first", "1");
+    ops_put(&o, "ok", "ok");
+    ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, "k", 1, big, MAX_VALUE + 1);
+    expect_batch_refused(fx, &o, INVALID_ARGUMENT, "op 2: the value is 65537 bytes");
+    free(big);
+
+    ops_put(&o, "first", "1");
+    o.ptrs = NULL;
+    Lsmkv__V1__BatchOp *ptr = &o.ops[0];
+    Lsmkv__V1__BatchRequest req = LSMKV__V1__BATCH_REQUEST__INIT;
+    req.n_ops = 1;
+    req.ops = &ptr;
+    req.sync = (Lsmkv__V1__SyncMode)5;
+    expect_code(call(fx, KV("Batch"), &req.base), INVALID_ARGUMENT, "sync mode 5");
+    ops_free(&o);
+    assert_int_equal(store_puts(fx), 0);
+    assert_false(found_str(fx, "first"));
+}
+
+static void
+test_batch_over_the_batch_limit_is_invalid_argument(void **state)
+{
+    fixture *fx = *state;
+    uint8_t *value = calloc(1, MAX_VALUE);
+    ops o = {0};
+    ops_put(&o, "first", "1");
+    for (int i = 0; i < MAX_BATCH / MAX_VALUE + 1; i++) {
+        ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, numbered(i), 6, value, MAX_VALUE);
+    }
+    expect_batch_refused(fx, &o, INVALID_ARGUMENT, "the limit is 262144");
+    /* Just under the limit is fine. */
+    for (int i = 0; i < MAX_BATCH / MAX_VALUE - 1; i++) {
+        ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, numbered(i), 6, value, MAX_VALUE);
+    }
+    batch_ok(fx, &o);
+    free(value);
+}
+
+/* ---- MultiGet ------------------------------------------------------------------------------- */
+
+static answer
+multi_get(fixture *fx, ProtobufCBinaryData *keys, size_t n)
+{
+    Lsmkv__V1__MultiGetRequest req = LSMKV__V1__MULTI_GET_REQUEST__INIT;
+    req.n_keys = n;
+    req.keys = keys;
+    return call(fx, KV("MultiGet"), &req.base);
+}
+
+static void
+test_multi_get_answers_each_key_in_order(void **state)
+{
+    fixture *fx = *state;
+    ops o = {0};
+    ops_put(&o, "a", "1");
+    ops_put(&o, "empty", "");
+    ops_add(&o, LSMKV__V1__OP_TYPE__OP_TYPE_PUT, "\0k", 2, "\0v\0", 3);
+    batch_ok(fx, &o);
+    lsmkv__v1__flush_response__free_unpacked(flush(fx), NULL);
+    put_ok(fx, "a", "2"); /* the memtable's newer value wins */
+    ProtobufCBinaryData keys[] = {text("missing"),       text("a"), text("empty"),
+                                  {2, (uint8_t *)"\0k"}, text("a"), {1, (uint8_t *)"\0"}};
+    answer a = multi_get(fx, keys, 6);
+    assert_int_equal(a.code, OK);
+    Lsmkv__V1__MultiGetResponse *resp =
+        lsmkv__v1__multi_get_response__unpack(NULL, a.payload_len, a.payload);
+    assert_non_null(resp);
+    assert_int_equal(resp->n_results, 6);
+    static const bool found[] = {false, true, true, true, true, false};
+    static const char *const values[] = {"", "2", "", "\0v\0", "2", ""};
+    static const size_t lens[] = {0, 1, 0, 3, 1, 0};
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(resp->results[i]->found, found[i]);
+        assert_int_equal(resp->results[i]->value.len, lens[i]);
+        assert_memory_equal(resp->results[i]->value.data ? resp->results[i]->value.data
+                                                         : (uint8_t *)"",
+                            values[i], lens[i]);
+    }
+    lsmkv__v1__multi_get_response__free_unpacked(resp, NULL);
+    answer_fini(&a);
+    /* No keys: no results. */
+    a = multi_get(fx, NULL, 0);
+    assert_int_equal(a.code, OK);
+    assert_int_equal(a.payload_len, 0);
+    answer_fini(&a);
+}
+
+static void
+test_multi_get_bad_keys_and_too_many_keys(void **state)
+{
+    fixture *fx = *state;
+    ProtobufCBinaryData keys[] = {text("a"), text("b"), {0, NULL}};
+    expect_code(multi_get(fx, keys, 3), INVALID_ARGUMENT, "key 2: the key is empty");
+    uint8_t *big = calloc(1, MAX_KEY + 1);
+    keys[2] = (ProtobufCBinaryData){MAX_KEY + 1, big};
+    expect_code(multi_get(fx, keys, 3), INVALID_ARGUMENT, "key 2: the key is 1025 bytes");
+    free(big);
+    size_t n = KV_MULTI_GET_MAX_KEYS + 1;
+    ProtobufCBinaryData *many = calloc(n, sizeof(*many));
+    for (size_t i = 0; i < n; i++) {
+        many[i] = text("k");
+    }
+    expect_code(multi_get(fx, many, n), INVALID_ARGUMENT,
+                "10001 keys; a MultiGet takes at most "
+                "10000");
+    answer a = multi_get(fx, many, n - 1); /* the most there may be */
+    assert_int_equal(a.code, OK);
+    answer_fini(&a);
+    free(many);
+}
+
+static void
+test_multi_get_over_the_message_size_is_resource_exhausted(void **state)
+{
+    fixture *fx = *state;
+    set_max_message(fx, 4096);
+    char value[1000];
+    memset(value, 'v', sizeof(value));
+    value[sizeof(value) - 1] = '\0';
+    put_ok(fx, "a", value);
+    put_ok(fx, "b", value);
+    put_ok(fx, "c", value);
+    put_ok(fx, "d", value);
+    ProtobufCBinaryData keys[] = {text("a"), text("b"), text("c"), text("d"), text("e")};
+    answer a = multi_get(fx, keys, 4);
+    assert_int_equal(a.code, OK);
+    assert_true(a.reply_len <= 4096);
+    answer_fini(&a);
+    keys[3] = text("a");
+    keys[4] = text("b");
+    expect_code(multi_get(fx, keys, 5), RESOURCE_EXHAUSTED, "ask for fewer keys");
+}
+
+static void
+test_stats_count_scans_batches_and_multi_gets(void **state)
+{
+    fixture *fx = *state;
+    ops o = {0};
+    ops_put(&o, "a", "1");
+    ops_del(&o, "b");
+    batch_ok(fx, &o);
+    ops_put(&o, "", "bad");
+    expect_code(batch(fx, &o, LSMKV__V1__SYNC_MODE__SYNC_DEFAULT), INVALID_ARGUMENT, NULL);
+    Lsmkv__V1__ScanRequest req = scan_request(5);
+    lsmkv__v1__scan_response__free_unpacked(scan_page_ok(fx, &req, NULL), NULL);
+    lsmkv__v1__scan_response__free_unpacked(scan_page_ok(fx, &req, NULL), NULL);
+    ProtobufCBinaryData keys[] = {text("a"), text("b"), text("c")};
+    expect_code(multi_get(fx, keys, 3), OK, NULL);
+    Lsmkv__V1__StatsResponse *s = stats(fx);
+    assert_int_equal(s->batches, 1);
+    assert_int_equal(s->scans, 2);
+    assert_int_equal(s->multi_gets, 1);
+    assert_int_equal(s->puts, 1); /* a batch's ops count as puts and deletes */
+    assert_int_equal(s->deletes, 1);
+    assert_int_equal(s->gets, 3); /* and a MultiGet's keys as gets */
+    assert_int_equal(s->requests, 5);
+    assert_int_equal(s->request_errors, 1);
+    lsmkv__v1__stats_response__free_unpacked(s, NULL);
+}
+
+static void
+test_truncated_scan_batch_and_multi_get_payloads_never_crash(void **state)
+{
+    fixture *fx = *state;
+    Lsmkv__V1__ScanRequest scan = scan_request(3);
+    scan.start = text("start");
+    scan.prefix = text("st");
+    ProtobufCBinaryData keys[] = {text("k1"), text("k2")};
+    Lsmkv__V1__MultiGetRequest mget = LSMKV__V1__MULTI_GET_REQUEST__INIT;
+    mget.n_keys = 2;
+    mget.keys = keys;
+    Lsmkv__V1__BatchOp op = LSMKV__V1__BATCH_OP__INIT;
+    op.type = LSMKV__V1__OP_TYPE__OP_TYPE_PUT;
+    op.key = text("key");
+    op.value = text("value");
+    Lsmkv__V1__BatchOp *ptrs[] = {&op, &op};
+    Lsmkv__V1__BatchRequest bat = LSMKV__V1__BATCH_REQUEST__INIT;
+    bat.n_ops = 2;
+    bat.ops = ptrs;
+    const ProtobufCMessage *msgs[] = {&scan.base, &mget.base, &bat.base};
+    const char *methods[] = {KV("Scan"), KV("MultiGet"), KV("Batch")};
+    for (int m = 0; m < 3; m++) {
+        uint8_t payload[128];
+        size_t payload_len = protobuf_c_message_pack(msgs[m], payload);
+        for (size_t cut = 0; cut < payload_len; cut++) {
+            uint8_t *copy = malloc(cut + 1);
+            memcpy(copy, payload, cut);
+            size_t len;
+            uint8_t *bytes = envelope(methods[m], copy, cut, 0, &len);
+            answer a = call_bytes(fx, bytes, len);
+            /* Cut at a field boundary it is a valid request with fewer fields. */
+            assert_true(a.code == OK || a.code == INVALID_ARGUMENT);
+            answer_fini(&a);
+            free(bytes);
+            free(copy);
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -974,6 +1821,24 @@ main(void)
         T(test_no_space_is_resource_exhausted),
         T(test_corruption_is_data_loss),
         T(test_write_stalled_past_deadline_is_resource_exhausted),
+        T(test_scan_pages_through_memtable_and_tables_in_order),
+        T(test_scan_page_carries_values_and_resume_key),
+        T(test_scan_of_an_empty_store_or_range_is_ok_and_empty),
+        T(test_scan_prefix_start_and_end_intersect_on_binary_keys),
+        T(test_scan_bad_requests),
+        T(test_scan_huge_limit_is_capped),
+        T(test_scan_pages_are_cut_to_the_message_size),
+        T(test_scan_resume_key_too_long_for_the_page_is_shortened),
+        T(test_scan_pair_larger_than_a_message_is_resource_exhausted),
+        T(test_batch_applies_puts_and_deletes),
+        T(test_empty_batch_is_ok_and_writes_nothing),
+        T(test_batch_with_a_bad_op_applies_nothing),
+        T(test_batch_over_the_batch_limit_is_invalid_argument),
+        T(test_multi_get_answers_each_key_in_order),
+        T(test_multi_get_bad_keys_and_too_many_keys),
+        T(test_multi_get_over_the_message_size_is_resource_exhausted),
+        T(test_stats_count_scans_batches_and_multi_gets),
+        T(test_truncated_scan_batch_and_multi_get_payloads_never_crash),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -207,6 +207,9 @@ typedef struct lsmkv_client_stats {
     char *server_version;    /* owned, NUL-terminated */
     uint64_t requests;       /* RPCs answered, any status */
     uint64_t request_errors; /* RPCs answered with a status other than OK */
+    uint64_t scans;          /* Scan pages answered */
+    uint64_t batches;        /* batches applied (their ops count in puts and deletes) */
+    uint64_t multi_gets;     /* MultiGets answered (their keys count in gets) */
 } lsmkv_client_stats;
 
 /* Frees what *stats owns and zeroes it; the struct itself is the caller's. */
@@ -277,6 +280,144 @@ LSMKV_CLIENT_API int lsmkv_client_compact(lsmkv_client *client,
 /* Fills *stats with the server's counters; release with lsmkv_client_stats_fini. */
 LSMKV_CLIENT_API int lsmkv_client_get_stats(lsmkv_client *client, lsmkv_client_stats *stats,
                                             lsmkv_client_error *err);
+
+/* ---- ordered reads, batches, multi-gets ----------------------------------------------- */
+
+/*
+ * A key range: [start, end) intersected with the keys that begin with
+ * prefix. Every bound is optional: an empty (NULL, 0) start reads from the
+ * first key, an empty end up to the last key, and an empty prefix admits
+ * every key. The bytes are borrowed for the call.
+ */
+typedef struct lsmkv_client_range {
+    const uint8_t *start; /* inclusive */
+    size_t start_len;
+    const uint8_t *end; /* exclusive; start must not sort after it */
+    size_t end_len;
+    const uint8_t *prefix;
+    size_t prefix_len;
+    bool keys_only; /* leave the values out (value_len 0): pages hold more keys */
+} lsmkv_client_range;
+
+/* The most pairs the server puts in one Scan page; a larger limit is capped to it. */
+#define LSMKV_CLIENT_SCAN_MAX_PAGE 10000u
+/* The most keys one lsmkv_client_multi_get may ask for (the server's limit). */
+#define LSMKV_CLIENT_MULTI_GET_MAX_KEYS 10000u
+
+/* One key and its value. */
+typedef struct lsmkv_client_pair {
+    uint8_t *key;
+    size_t key_len;
+    uint8_t *value; /* never NULL, even when empty */
+    size_t value_len;
+} lsmkv_client_pair;
+
+/*
+ * One page of a scan. Everything it points to lives in one allocation that
+ * lsmkv_client_scan_page_fini releases.
+ */
+typedef struct lsmkv_client_scan_page {
+    size_t count;
+    lsmkv_client_pair *pairs; /* count pairs in ascending key order */
+    uint8_t *resume_key;      /* where the next page starts; NULL when the range is done */
+    size_t resume_key_len;
+} lsmkv_client_scan_page;
+
+/* Frees what a page owns and zeroes it; the struct itself is the caller's. NULL is a no-op. */
+LSMKV_CLIENT_API void lsmkv_client_scan_page_fini(lsmkv_client_scan_page *page);
+
+/*
+ * Reads one page of range: at most `limit` pairs (1 or more; capped at
+ * LSMKV_CLIENT_SCAN_MAX_PAGE by the server), fewer when the server's
+ * --max-message-size cuts the page. If page->resume_key is not NULL, more
+ * keys follow: call again with range.start set to it for the next page (or
+ * use lsmkv_client_scan_each). Each page is read at its own point in time; a
+ * scan over several pages is not one snapshot. The client's
+ * max_message_size must be at least the server's --max-message-size, or a
+ * full page fails with UNAVAILABLE.
+ *
+ * Errors: INVALID_ARGUMENT for limit 0 or start sorting after end (both given);
+ * RESOURCE_EXHAUSTED when a single pair is larger than the server's message
+ * limit (scan with keys_only, or raise the limit).
+ */
+LSMKV_CLIENT_API int lsmkv_client_scan(lsmkv_client *client, const lsmkv_client_range *range,
+                                       uint32_t limit, lsmkv_client_scan_page *page,
+                                       lsmkv_client_error *err);
+
+/*
+ * Called by lsmkv_client_scan_each for each pair, in key order. The bytes are
+ * valid only during the call. Return true to go on, false to stop.
+ */
+typedef bool (*lsmkv_client_scan_fn)(void *ctx, const uint8_t *key, size_t key_len,
+                                     const uint8_t *value, size_t value_len);
+
+/*
+ * Pages through range for the caller: calls fn for every pair, in key order,
+ * each key once, until the range is exhausted, max_pairs pairs were seen (0:
+ * no limit) or fn returns false — all of which return OK. Pages are asked for
+ * with the largest limit that suits max_pairs, each with its own deadline
+ * (the options' timeout_ms). Each page is its own point-in-time view (see
+ * lsmkv_client_scan). *seen (may be NULL) receives the number of pairs handed
+ * to fn, also on failure: an error ends the scan after those pairs. INTERNAL
+ * if the server's resume key does not move forward (never with lsmkv-server).
+ */
+LSMKV_CLIENT_API int lsmkv_client_scan_each(lsmkv_client *client, const lsmkv_client_range *range,
+                                            uint64_t max_pairs, lsmkv_client_scan_fn fn, void *ctx,
+                                            uint64_t *seen, lsmkv_client_error *err);
+
+typedef enum lsmkv_client_op_type {
+    LSMKV_CLIENT_OP_PUT = 1,    /* key → value */
+    LSMKV_CLIENT_OP_DELETE = 2, /* delete key; value must be empty */
+} lsmkv_client_op_type;
+
+/* One operation of a batch; the bytes are borrowed for the call. */
+typedef struct lsmkv_client_op {
+    lsmkv_client_op_type type;
+    const uint8_t *key;
+    size_t key_len;
+    const uint8_t *value; /* puts only (NULL and 0 for a delete) */
+    size_t value_len;
+} lsmkv_client_op;
+
+/*
+ * Applies ops[0..count) atomically: no reader sees part of them, and after a
+ * server crash either all of them are there or none (with sync ALWAYS, all of
+ * them once this returns OK). Later ops on the same key win. An empty batch
+ * is OK and writes nothing. `sequence` (may be NULL) receives the server's
+ * last sequence number after the batch.
+ *
+ * Errors: INVALID_ARGUMENT naming the first bad op ("op 3: the key is
+ * empty"): an unknown type, an empty or oversize key, an oversize value, a
+ * delete with a value, or a batch over the server's batch size limit — and
+ * then nothing is written. RESOURCE_EXHAUSTED (not sent) for a batch over the
+ * options' max_message_size; one over the server's --max-message-size is
+ * dropped by the server (UNAVAILABLE, nothing written).
+ */
+LSMKV_CLIENT_API int lsmkv_client_batch(lsmkv_client *client, const lsmkv_client_op *ops,
+                                        size_t count, lsmkv_client_sync sync, uint64_t *sequence,
+                                        lsmkv_client_error *err);
+
+/* One answer of lsmkv_client_multi_get. */
+typedef struct lsmkv_client_value {
+    bool found;
+    uint8_t *value; /* malloc'd when found (never NULL then), NULL otherwise */
+    size_t value_len;
+} lsmkv_client_value;
+
+/*
+ * Reads keys[0..count) at one point in time into values[0..count) (the
+ * caller's array; release with lsmkv_client_values_fini). Keys may repeat.
+ * On failure values are left untouched. Errors: INVALID_ARGUMENT for more
+ * than LSMKV_CLIENT_MULTI_GET_MAX_KEYS keys or a bad key (its index named);
+ * RESOURCE_EXHAUSTED when the values found do not fit in one answer under the
+ * server's --max-message-size (ask for fewer keys per call).
+ */
+LSMKV_CLIENT_API int lsmkv_client_multi_get(lsmkv_client *client, size_t count,
+                                            const uint8_t *const *keys, const size_t *key_lens,
+                                            lsmkv_client_value *values, lsmkv_client_error *err);
+
+/* Frees the values of values[0..count) and zeroes them; the array is the caller's. */
+LSMKV_CLIENT_API void lsmkv_client_values_fini(lsmkv_client_value *values, size_t count);
 
 /* Frees memory the library handed out (values from lsmkv_client_get). NULL is a no-op. */
 LSMKV_CLIENT_API void lsmkv_client_free(void *ptr);
