@@ -10,13 +10,16 @@
  * cannot be emptied over RPC, so fill* write into whatever it holds, and no
  * space line is printed (remote). compact is Flush then Compact on a client
  * of its own with a long deadline; the statistics come from the Stats RPC.
- * There is no iterator until the Scan RPC exists: readseq reads by points.
+ * batchput is the Batch RPC (puts only), multiget MultiGet, scan pages with
+ * the Scan RPC, each page starting at the resume key of the one before.
+ * There is no iterator: readseq reads by points in key order.
  */
 #include "bench_backend.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lsmkv/client.h"
 
@@ -31,6 +34,9 @@ typedef struct rpc_db {
 typedef struct rpc_session {
     const rpc_db *db;
     lsmkv_client *client;
+    lsmkv_client_op *ops;       /* batch_put's requests, grown as needed */
+    lsmkv_client_value *values; /* multi_get's answers */
+    size_t capacity;            /* of both arrays */
 } rpc_session;
 
 static void
@@ -119,7 +125,27 @@ backend_session_close(void *session)
     rpc_session *s = session;
 
     lsmkv_client_close(s->client);
+    free(s->ops);
+    free(s->values);
     free(s);
+}
+
+/* Makes room for a request of `count` keys in the session's arrays. */
+static void
+session_reserve(rpc_session *s, size_t count)
+{
+    if (count <= s->capacity) {
+        return;
+    }
+    free(s->ops);
+    free(s->values);
+    s->ops = calloc(count, sizeof(*s->ops));
+    s->values = calloc(count, sizeof(*s->values));
+    if (s->ops == NULL || s->values == NULL) {
+        fprintf(stderr, "lsmkv-bench: out of memory for a request of %zu keys\n", count);
+        exit(1);
+    }
+    s->capacity = count;
 }
 
 /* A Get of a key no workload writes: connects, and changes nothing. */
@@ -176,6 +202,135 @@ backend_get(void *session, const uint8_t *key, size_t key_len, size_t *value_len
         lsmkv_client_free(value);
     }
     return found;
+}
+
+/* count puts in one Batch RPC: applied atomically by the server. */
+static void
+backend_batch_put(void *session, const bench_kv *kvs, size_t count, bool sync)
+{
+    rpc_session *s = session;
+    lsmkv_client_error err = {0};
+
+    session_reserve(s, count);
+    for (size_t i = 0; i < count; i++) {
+        s->ops[i] = (lsmkv_client_op){LSMKV_CLIENT_OP_PUT, kvs[i].key, kvs[i].key_len, kvs[i].value,
+                                      kvs[i].value_len};
+    }
+    check(lsmkv_client_batch(s->client, s->ops, count,
+                             sync ? LSMKV_CLIENT_SYNC_ALWAYS : s->db->write_sync, NULL, &err),
+          "lsmkv_client_batch", &err);
+}
+
+static size_t
+backend_multi_get(void *session, size_t count, const uint8_t *const *keys, const size_t *key_lens,
+                  uint64_t *bytes)
+{
+    rpc_session *s = session;
+    lsmkv_client_error err = {0};
+    size_t found = 0;
+
+    session_reserve(s, count);
+    check(lsmkv_client_multi_get(s->client, count, keys, key_lens, s->values, &err),
+          "lsmkv_client_multi_get", &err);
+    for (size_t i = 0; i < count; i++) {
+        if (s->values[i].found) {
+            found++;
+            *bytes += key_lens[i] + s->values[i].value_len;
+        }
+    }
+    lsmkv_client_values_fini(s->values, count);
+    return found;
+}
+
+/* A range read page by page with the Scan RPC, resuming where the server says. */
+typedef struct rpc_scan {
+    rpc_session *session;
+    uint8_t *next; /* where the next page starts; NULL: from the first key */
+    size_t next_len;
+    uint8_t *end; /* NULL: to the last key */
+    size_t end_len;
+    uint32_t page_size;
+    bool done;
+} rpc_scan;
+
+static uint8_t *
+copy_bytes(const uint8_t *bytes, size_t len)
+{
+    uint8_t *p = malloc(len > 0 ? len : 1);
+
+    if (p == NULL) {
+        fprintf(stderr, "lsmkv-bench: out of memory\n");
+        exit(1);
+    }
+    memcpy(p, bytes, len);
+    return p;
+}
+
+static void *
+backend_scan_new(void *session, const uint8_t *start, size_t start_len, const uint8_t *end,
+                 size_t end_len, uint32_t page_size)
+{
+    rpc_scan *scan = calloc(1, sizeof(*scan));
+
+    if (scan == NULL) {
+        fprintf(stderr, "lsmkv-bench: out of memory\n");
+        exit(1);
+    }
+    scan->session = session;
+    scan->page_size = page_size;
+    if (start != NULL) {
+        scan->next = copy_bytes(start, start_len);
+        scan->next_len = start_len;
+    }
+    if (end != NULL) {
+        scan->end = copy_bytes(end, end_len);
+        scan->end_len = end_len;
+    }
+    return scan;
+}
+
+static bool
+backend_scan_next(void *p, uint64_t *keys, uint64_t *bytes)
+{
+    rpc_scan *scan = p;
+    lsmkv_client_range range = {.start = scan->next,
+                                .start_len = scan->next_len,
+                                .end = scan->end,
+                                .end_len = scan->end_len};
+    lsmkv_client_scan_page page = {0};
+    lsmkv_client_error err = {0};
+    size_t count;
+
+    if (scan->done) {
+        return false;
+    }
+    check(lsmkv_client_scan(scan->session->client, &range, scan->page_size, &page, &err),
+          "lsmkv_client_scan", &err);
+    for (size_t i = 0; i < page.count; i++) {
+        *bytes += page.pairs[i].key_len + page.pairs[i].value_len;
+    }
+    *keys += page.count;
+    free(scan->next);
+    scan->next = NULL;
+    if (page.resume_key != NULL) {
+        scan->next = copy_bytes(page.resume_key, page.resume_key_len);
+        scan->next_len = page.resume_key_len;
+    } else {
+        scan->done = true;
+    }
+    count = page.count;
+    lsmkv_client_scan_page_fini(&page);
+    return count > 0 || !scan->done;
+}
+
+static void
+backend_scan_free(void *p)
+{
+    rpc_scan *scan = p;
+
+    free(scan->next);
+    free(scan->end);
+    free(scan);
 }
 
 /* As the lsmkv back end: flush first, then merge everything. */
@@ -255,6 +410,11 @@ const bench_backend bench_backend_rpc = {
     .put = backend_put,
     .del = backend_del,
     .get = backend_get,
+    .batch_put = backend_batch_put,
+    .multi_get = backend_multi_get,
+    .scan_new = backend_scan_new,
+    .scan_next = backend_scan_next,
+    .scan_free = backend_scan_free,
     .compact = backend_compact,
     .print_stats = backend_print_stats,
 };
