@@ -1,6 +1,7 @@
 /*
  * bench_backend — the registry of back ends built into this binary. LevelDB
- * and RocksDB are compiled in only with -DLSMKV_BENCH_COMPARE=ON.
+ * and RocksDB are compiled in only with -DLSMKV_BENCH_COMPARE=ON; rpc (a
+ * running lsmkv-server, through the C client) always is.
  */
 #include "bench_backend.h"
 
@@ -8,6 +9,7 @@
 
 static const bench_backend *const backends[] = {
     &bench_backend_lsmkv,
+    &bench_backend_rpc,
 #ifdef LSMKV_BENCH_HAVE_LEVELDB
     &bench_backend_leveldb,
 #endif
@@ -30,7 +32,7 @@ bench_backend_find(const char *name)
 const char *
 bench_backend_names(void)
 {
-    return "lsmkv"
+    return "lsmkv,rpc"
 #ifdef LSMKV_BENCH_HAVE_LEVELDB
            ",leveldb"
 #endif

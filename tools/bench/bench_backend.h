@@ -6,6 +6,12 @@
  * handles its own errors: any failure prints the engine's message on stderr and
  * exits the (child) process with status 1, because a benchmark whose writes
  * fail measures nothing.
+ *
+ * With --threads=N every thread works on its own handle: session_open gives
+ * one per thread from the database open() returned (the rpc back end: one
+ * lsmkv_client each); engines without session_open share the database
+ * handle, which their APIs allow from many threads. Every operation below
+ * takes such a handle.
  */
 #ifndef LSMKV_TOOLS_BENCH_BACKEND_H
 #define LSMKV_TOOLS_BENCH_BACKEND_H
@@ -17,11 +23,24 @@
 
 #include "bench_flags.h"
 
+/* One put of a batch; the bytes are borrowed for the call. */
+typedef struct bench_kv {
+    const uint8_t *key;
+    size_t key_len;
+    const uint8_t *value;
+    size_t value_len;
+} bench_kv;
+
 typedef struct bench_backend {
     const char *name; /* as given to --engine, also the subdirectory of --db */
 
-    /* A human-readable version string for the header ("lsmkv 0.1.0"). */
-    const char *(*version)(void);
+    /* The database lives elsewhere (a server): there is no directory to
+     * delete before fill* or to measure after writes. */
+    bool remote;
+
+    /* A human-readable version string for the header ("lsmkv 0.1.0"), from
+     * an open handle; static storage. */
+    const char *(*version)(void *db);
 
     /*
      * Opens (creating if missing) the database in `dir` with the settings of
@@ -32,6 +51,13 @@ typedef struct bench_backend {
 
     /* Closes the handle and frees everything open() allocated. */
     void (*close)(void *db);
+
+    /* Per-thread handles (NULL: threads share db): session_open(db, i) for
+     * thread i, session_close before close(db). warm_up (may be NULL) makes
+     * one untimed round trip so no workload measures connecting. */
+    void *(*session_open)(void *db, unsigned index);
+    void (*session_close)(void *session);
+    void (*warm_up)(void *session);
 
     /* Writes key -> value; `sync` forces an fsync of this write (fillsync). */
     void (*put)(void *db, const uint8_t *key, size_t key_len, const uint8_t *value,
@@ -54,6 +80,29 @@ typedef struct bench_backend {
     bool (*iter_next)(void *it, size_t *entry_bytes);
     void (*iter_free)(void *it);
 
+    /*
+     * Requests of many keys (NULL when the engine has none: the workloads
+     * that need them are refused before any run). batch_put writes count
+     * puts atomically in one request (one write batch); multi_get reads count
+     * keys in one request at one point in time, returns how many were found
+     * and adds their key + value bytes to *bytes.
+     */
+    void (*batch_put)(void *db, const bench_kv *kvs, size_t count, bool sync);
+    size_t (*multi_get)(void *db, size_t count, const uint8_t *const *keys, const size_t *key_lens,
+                        uint64_t *bytes);
+
+    /*
+     * A scan of [start, end) in pages of at most page_size pairs (a NULL
+     * start: from the first key; a NULL end: to the last). scan_next reads
+     * the next page, adding its pairs to *keys and their bytes to *bytes,
+     * and returns false, reading nothing, once the range is done. NULL when
+     * the engine cannot scan a range.
+     */
+    void *(*scan_new)(void *db, const uint8_t *start, size_t start_len, const uint8_t *end,
+                      size_t end_len, uint32_t page_size);
+    bool (*scan_next)(void *scan, uint64_t *keys, uint64_t *bytes);
+    void (*scan_free)(void *scan);
+
     /* Compacts the whole key range down to the last level and waits for it
      * (the `compact` workload, like db_bench's). */
     void (*compact)(void *db);
@@ -70,6 +119,7 @@ const bench_backend *bench_backend_find(const char *name);
 const char *bench_backend_names(void);
 
 extern const bench_backend bench_backend_lsmkv;
+extern const bench_backend bench_backend_rpc;
 #ifdef LSMKV_BENCH_HAVE_LEVELDB
 extern const bench_backend bench_backend_leveldb;
 #endif

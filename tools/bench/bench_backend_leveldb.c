@@ -33,7 +33,7 @@ check(char *error, const char *what)
 }
 
 static const char *
-backend_version(void)
+backend_version(void *db)
 {
     static char buf[64];
 

@@ -4,14 +4,17 @@
  * Every call's status is checked: a failure prints the status name and the
  * engine's message and exits 1. The store's default sync mode comes from
  * --sync (db_bench writes unsynced); fillsync asks for LSMKV_SYNC_ALWAYS per
- * write. readseq scans with the public iterator; compact is lsmkv_flush and
- * lsmkv_compact; the statistics are a compact table drawn from lsmkv_get_stats.
+ * write. readseq and scan use the public iterator (scan's pages are runs of
+ * page_size steps), batchput lsmkv_write, multiget lsmkv_multi_get; compact
+ * is lsmkv_flush and lsmkv_compact; the statistics are a compact table drawn
+ * from lsmkv_get_stats.
  */
 #include "bench_backend.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lsmkv/lsmkv.h"
 
@@ -27,7 +30,7 @@ check(int rc, const char *what, const lsmkv_error *err)
 }
 
 static const char *
-backend_version(void)
+backend_version(void *db)
 {
     static char buf[64];
 
@@ -131,6 +134,129 @@ backend_iter_free(void *iter)
     lsmkv_iterator_free(iter);
 }
 
+static void
+backend_batch_put(void *db, const bench_kv *kvs, size_t count, bool sync)
+{
+    static const lsmkv_write_options synced = {.sync = LSMKV_SYNC_ALWAYS};
+    lsmkv_batch *batch = lsmkv_batch_new();
+    lsmkv_error err = {0};
+
+    for (size_t i = 0; i < count; i++) {
+        lsmkv_batch_put(batch, kvs[i].key, kvs[i].key_len, kvs[i].value, kvs[i].value_len);
+    }
+    check(lsmkv_write(db, sync ? &synced : NULL, batch, &err), "lsmkv_write", &err);
+    lsmkv_batch_free(batch);
+}
+
+static size_t
+backend_multi_get(void *db, size_t count, const uint8_t *const *keys, const size_t *key_lens,
+                  uint64_t *bytes)
+{
+    lsmkv_value *values = calloc(count, sizeof(*values));
+    lsmkv_error err = {0};
+    size_t found = 0;
+
+    if (values == NULL) {
+        fprintf(stderr, "lsmkv-bench: out of memory\n");
+        exit(1);
+    }
+    check(lsmkv_multi_get(db, count, keys, key_lens, values, &err), "lsmkv_multi_get", &err);
+    for (size_t i = 0; i < count; i++) {
+        if (values[i].found) {
+            found++;
+            *bytes += key_lens[i] + values[i].value_len;
+            lsmkv_free(values[i].value);
+        }
+    }
+    free(values);
+    return found;
+}
+
+/* A range scan on the public iterator; a page is page_size steps of it. */
+typedef struct lsmkv_scan {
+    lsmkv_iterator *it;
+    uint8_t *end; /* NULL: to the last key */
+    size_t end_len;
+    uint32_t page_size;
+} lsmkv_scan;
+
+static void *
+backend_scan_new(void *db, const uint8_t *start, size_t start_len, const uint8_t *end,
+                 size_t end_len, uint32_t page_size)
+{
+    lsmkv_scan *scan = calloc(1, sizeof(*scan));
+    lsmkv_error err = {0};
+
+    if (scan == NULL || (end != NULL && (scan->end = malloc(end_len + 1)) == NULL)) {
+        fprintf(stderr, "lsmkv-bench: out of memory\n");
+        exit(1);
+    }
+    if (end != NULL) {
+        memcpy(scan->end, end, end_len);
+        scan->end_len = end_len;
+    }
+    scan->page_size = page_size;
+    check(lsmkv_iterator_new(db, &scan->it, &err), "lsmkv_iterator_new", &err);
+    if (start != NULL) {
+        lsmkv_iterator_seek(scan->it, start, start_len);
+    } else {
+        lsmkv_iterator_seek_to_first(scan->it);
+    }
+    return scan;
+}
+
+/* Whether key sorts at or after the scan's end. */
+static bool
+past_end(const lsmkv_scan *scan, const uint8_t *key, size_t len)
+{
+    size_t n = len < scan->end_len ? len : scan->end_len;
+    int c;
+
+    if (scan->end == NULL) {
+        return false;
+    }
+    c = memcmp(key, scan->end, n);
+    return c > 0 || (c == 0 && len >= scan->end_len);
+}
+
+static bool
+backend_scan_next(void *p, uint64_t *keys, uint64_t *bytes)
+{
+    lsmkv_scan *scan = p;
+    uint32_t n = 0;
+
+    while (n < scan->page_size && lsmkv_iterator_valid(scan->it)) {
+        size_t key_len;
+        size_t value_len;
+        const uint8_t *key = lsmkv_iterator_key(scan->it, &key_len);
+
+        if (past_end(scan, key, key_len)) {
+            break;
+        }
+        (void)lsmkv_iterator_value(scan->it, &value_len);
+        *bytes += key_len + value_len;
+        n++;
+        lsmkv_iterator_next(scan->it);
+    }
+    if (n == 0) {
+        lsmkv_error err = {0};
+
+        check(lsmkv_iterator_status(scan->it, &err), "lsmkv iterator", &err);
+    }
+    *keys += n;
+    return n > 0;
+}
+
+static void
+backend_scan_free(void *p)
+{
+    lsmkv_scan *scan = p;
+
+    lsmkv_iterator_free(scan->it);
+    free(scan->end);
+    free(scan);
+}
+
 /*
  * LevelDB's and RocksDB's whole-range compactions flush the memtable first,
  * and lsmkv_compact merges SSTables only: flushing first does the same work
@@ -216,6 +342,11 @@ const bench_backend bench_backend_lsmkv = {
     .iter_new = backend_iter_new,
     .iter_next = backend_iter_next,
     .iter_free = backend_iter_free,
+    .batch_put = backend_batch_put,
+    .multi_get = backend_multi_get,
+    .scan_new = backend_scan_new,
+    .scan_next = backend_scan_next,
+    .scan_free = backend_scan_free,
     .compact = backend_compact,
     .print_stats = backend_print_stats,
 };

@@ -37,7 +37,7 @@ check(char *error, const char *what)
 }
 
 static const char *
-backend_version(void)
+backend_version(void *db)
 {
     return "rocksdb " LSMKV_BENCH_ROCKSDB_VERSION;
 }

@@ -2,7 +2,8 @@
  * bench_flags — see bench_flags.h. Flags are db_bench's `--name=value` form
  * only (a boolean flag may also stand alone: `--stats`); anything else is an
  * error (exit 2) rather than a guess, so a typo never silently benchmarks the
- * wrong thing.
+ * wrong thing. db_bench spells its flags with '_', the RPC flags read better
+ * with '-' (--compare-echo): either is accepted in every name.
  */
 #include "bench_flags.h"
 
@@ -245,6 +246,77 @@ flag_stats(const char *value, bench_config *cfg)
     return parse_bool(value, &cfg->stats);
 }
 
+/* A URL is checked by nng when it is used; here it only has to look like one. */
+static bool
+parse_url(const char *value, const char **out)
+{
+    if (strstr(value, "://") == NULL) {
+        return false;
+    }
+    *out = value;
+    return true;
+}
+
+static bool
+flag_target(const char *value, bench_config *cfg)
+{
+    return parse_url(value, &cfg->target);
+}
+
+static bool
+flag_compare_echo(const char *value, bench_config *cfg)
+{
+    return parse_url(value, &cfg->compare_echo);
+}
+
+static bool
+flag_serve_echo(const char *value, bench_config *cfg)
+{
+    return parse_url(value, &cfg->serve_echo);
+}
+
+static bool
+flag_threads(const char *value, bench_config *cfg)
+{
+    uint64_t v;
+
+    if (!parse_number(value, 1, BENCH_MAX_THREADS, false, &v)) {
+        return false;
+    }
+    cfg->threads = (unsigned)v;
+    return true;
+}
+
+static bool
+parse_u32(const char *value, uint64_t min, uint64_t max, uint32_t *out)
+{
+    uint64_t v;
+
+    if (!parse_number(value, min, max, false, &v)) {
+        return false;
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
+static bool
+flag_batch_size(const char *value, bench_config *cfg)
+{
+    return parse_u32(value, 1, BENCH_MAX_BATCH, &cfg->batch_size);
+}
+
+static bool
+flag_page_size(const char *value, bench_config *cfg)
+{
+    return parse_u32(value, 1, BENCH_MAX_BATCH, &cfg->page_size);
+}
+
+static bool
+flag_timeout_ms(const char *value, bench_config *cfg)
+{
+    return parse_u32(value, 1, 3600000, &cfg->timeout_ms);
+}
+
 /* `expect` is NULL when the parser prints its own, more precise, error;
  * `boolean` flags given without a value mean "true". */
 static const struct flag {
@@ -265,6 +337,13 @@ static const struct flag {
     {"seed", flag_seed, "an unsigned 64-bit integer", false},
     {"repeat", flag_repeat, "an integer from 1 to 1000", false},
     {"stats", flag_stats, "1, 0, true or false", true},
+    {"target", flag_target, "a server URL such as tcp://127.0.0.1:7420", false},
+    {"threads", flag_threads, "an integer from 1 to 1024", false},
+    {"compare-echo", flag_compare_echo, "an echo server URL such as tcp://127.0.0.1:7421", false},
+    {"serve-echo", flag_serve_echo, "a URL to listen on such as tcp://127.0.0.1:7421", false},
+    {"timeout_ms", flag_timeout_ms, "milliseconds from 1 to 3600000", false},
+    {"batch_size", flag_batch_size, "an integer from 1 to 10000", false},
+    {"page_size", flag_page_size, "an integer from 1 to 10000", false},
 };
 
 #define FLAG_COUNT (sizeof(flags) / sizeof(flags[0]))
@@ -295,7 +374,25 @@ bench_flags_usage(FILE *out)
             "                           a summary of medians (default 1)\n"
             "  --stats                  print each engine's own statistics after every\n"
             "                           workload (also --stats=0|1)\n"
-            "  --help                   this text\n",
+            "  --threads=N              threads sharing every workload's operations, each\n"
+            "                           with its own handle / client (default 1)\n"
+            "  --batch_size=N           keys per request of batchput and multiget\n"
+            "                           (default 100)\n"
+            "  --page_size=N            the most pairs per page of scan (default 1000)\n"
+            "\n"
+            "over RPC (engine rpc; --db, --write_buffer_size and --bloom_bits do not apply):\n"
+            "  --target=URL             run the workloads against the lsmkv-server at URL\n"
+            "                           through the C client (selects --engine=rpc)\n"
+            "  --compare-echo=URL       also run the echo workload against the echo server\n"
+            "                           at URL and print each workload's throughput and p99\n"
+            "                           against echo's of the same run\n"
+            "  --serve-echo=URL         only serve a bare nng req/rep echo on URL until\n"
+            "                           SIGINT or SIGTERM (the other flags are ignored)\n"
+            "  --timeout_ms=N           deadline of every call (default 10000)\n"
+            "  --sync=always|none       over RPC: ask for it on every write; without the\n"
+            "                           flag writes use the server's --sync setting\n"
+            "\n"
+            "  --help                   this text ('-' and '_' are the same in flag names)\n",
             DEFAULT_BENCHMARKS, bench_workloads_names(), bench_backend_names());
 }
 
@@ -310,8 +407,30 @@ set_defaults(bench_config *cfg)
     cfg->bloom_bits = 10;
     cfg->seed = 301;
     cfg->repeat = 1;
+    cfg->threads = 1;
+    cfg->timeout_ms = 10000;
+    cfg->batch_size = 100;
+    cfg->page_size = 1000;
     flag_benchmarks(DEFAULT_BENCHMARKS, cfg);
     flag_engine("lsmkv", cfg);
+}
+
+/* Whether the `len` bytes at `given` spell `name`, '-' and '_' alike. */
+static bool
+name_matches(const char *name, const char *given, size_t len)
+{
+    if (strlen(name) != len) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char a = name[i] == '-' ? '_' : name[i];
+        char b = given[i] == '-' ? '_' : given[i];
+
+        if (a != b) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* Applies one `--name=value` argument; prints the error and returns false. */
@@ -324,8 +443,11 @@ apply_flag(const char *arg, bench_config *cfg)
     for (size_t i = 0; i < FLAG_COUNT; i++) {
         const struct flag *f = &flags[i];
 
-        if (strlen(f->name) != name_len || strncmp(arg + 2, f->name, name_len) != 0) {
+        if (!name_matches(f->name, arg + 2, name_len)) {
             continue;
+        }
+        if (strcmp(f->name, "sync") == 0) {
+            cfg->sync_given = true;
         }
         if (eq == NULL && !f->boolean) {
             fprintf(stderr, "lsmkv-bench: --%s needs a value: --%s=...\n", f->name, f->name);
@@ -346,10 +468,73 @@ apply_flag(const char *arg, bench_config *cfg)
     return false;
 }
 
+static bool
+listed(const char *const *names, size_t count, const char *name)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(names[i], name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The rules between flags, once all are read; prints the error. */
+static bool
+check_combination(bench_config *cfg, bool engine_given)
+{
+    const char *engine_names[BENCH_MAX_LIST];
+
+    if (cfg->target != NULL && !engine_given) {
+        flag_engine("rpc", cfg);
+    }
+    for (size_t i = 0; i < cfg->engine_count; i++) {
+        engine_names[i] = cfg->engines[i]->name;
+    }
+    if (listed(engine_names, cfg->engine_count, "rpc") && cfg->target == NULL) {
+        fprintf(stderr, "lsmkv-bench: engine rpc needs --target=URL (lsmkv-server's address)\n");
+        return false;
+    }
+    if (cfg->target != NULL && !listed(engine_names, cfg->engine_count, "rpc")) {
+        fprintf(stderr, "lsmkv-bench: --target is for engine rpc, which --engine leaves out\n");
+        return false;
+    }
+    if (cfg->compare_echo != NULL &&
+        !listed(cfg->benchmarks, cfg->benchmark_count, bench_workloads_find("echo"))) {
+        if (cfg->benchmark_count == BENCH_MAX_LIST) {
+            fprintf(stderr, "lsmkv-bench: more than %d benchmarks\n", BENCH_MAX_LIST);
+            return false;
+        }
+        memmove(&cfg->benchmarks[1], &cfg->benchmarks[0],
+                cfg->benchmark_count * sizeof(cfg->benchmarks[0]));
+        cfg->benchmarks[0] = bench_workloads_find("echo");
+        cfg->benchmark_count++;
+    }
+    for (size_t i = 0; i < cfg->engine_count; i++) {
+        for (size_t j = 0; j < cfg->benchmark_count; j++) {
+            const char *why = bench_workloads_unsupported(cfg->benchmarks[j], cfg->engines[i]);
+
+            if (why != NULL) {
+                fprintf(stderr, "lsmkv-bench: engine %s cannot run %s: %s\n", cfg->engines[i]->name,
+                        cfg->benchmarks[j], why);
+                return false;
+            }
+        }
+    }
+    if (listed(cfg->benchmarks, cfg->benchmark_count, "echo") &&
+        bench_config_echo_url(cfg) == NULL) {
+        fprintf(stderr,
+                "lsmkv-bench: the echo workload needs --compare-echo=URL or --target=URL\n");
+        return false;
+    }
+    return true;
+}
+
 int
 bench_flags_parse(int argc, char **argv, bench_config *cfg)
 {
     bool reads_given = false;
+    bool engine_given = false;
 
     set_defaults(cfg);
     for (int i = 1; i < argc; i++) {
@@ -367,9 +552,13 @@ bench_flags_parse(int argc, char **argv, bench_config *cfg)
             return 2;
         }
         reads_given |= strncmp(arg, "--reads=", 8) == 0;
+        engine_given |= strncmp(arg, "--engine=", 9) == 0;
     }
     if (!reads_given) {
         cfg->reads = cfg->num;
     }
-    return 0;
+    if (cfg->serve_echo != NULL) {
+        return 0;
+    }
+    return check_combination(cfg, engine_given) ? 0 : 2;
 }

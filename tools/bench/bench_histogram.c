@@ -11,6 +11,24 @@ bench_histogram_init(bench_histogram *h)
     memset(h, 0, sizeof(*h));
 }
 
+void
+bench_histogram_merge(bench_histogram *dst, const bench_histogram *src)
+{
+    if (src->count == 0) {
+        return;
+    }
+    if (dst->count == 0 || src->min < dst->min) {
+        dst->min = src->min;
+    }
+    if (src->max > dst->max) {
+        dst->max = src->max;
+    }
+    dst->count += src->count;
+    for (unsigned b = 0; b < BENCH_HISTOGRAM_BUCKETS; b++) {
+        dst->buckets[b] += src->buckets[b];
+    }
+}
+
 /* The smallest value of bucket b and the bucket's width: the inverse of
  * bench_histogram_bucket. */
 static void

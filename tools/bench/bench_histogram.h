@@ -57,6 +57,9 @@ bench_histogram_add(bench_histogram *h, uint64_t v)
     h->count++;
 }
 
+/* Adds every value of `src` to `dst` (the threads of one workload). */
+void bench_histogram_merge(bench_histogram *dst, const bench_histogram *src);
+
 /*
  * The value at quantile q (0 < q <= 1): the midpoint of the bucket holding
  * the ceil(q * count)-th smallest value, clamped to [min, max]. 0 when empty.

@@ -28,24 +28,62 @@ format_bytes(char *buf, size_t len, size_t bytes)
     }
 }
 
-void
-bench_report_header(const bench_config *cfg, const bench_backend *backend, const char *dir)
+/* The Settings line of an engine run in this process. */
+static void
+print_local_settings(const bench_config *cfg)
 {
     char wbs[32];
-    double raw = (double)cfg->num * (double)(BENCH_KEY_BYTES + cfg->value_size) / BENCH_MB;
 
     format_bytes(wbs, sizeof(wbs), cfg->write_buffer_size);
-    printf("Engine:     %s\n", backend->version());
-    printf("Database:   %s\n", dir);
+    printf("Settings:   write buffer %s, bloom %d bits/key, no compression, %s\n", wbs,
+           cfg->bloom_bits,
+           cfg->sync_always ? "every write synced" : "writes not synced (fillsync: every write)");
+}
+
+/* The server's own flags decide its settings; only the writes' sync is ours. */
+static void
+print_remote_settings(const bench_config *cfg)
+{
+    const char *sync = !cfg->sync_given   ? "writes synced as the server's --sync says"
+                       : cfg->sync_always ? "every write asks for a sync"
+                                          : "writes ask for no sync";
+
+    printf("Settings:   the server's; %s (fillsync: every write asks for a sync); fill* write "
+           "into what the server holds\n",
+           sync);
+}
+
+void
+bench_report_header(const bench_config *cfg, const bench_backend *backend, const char *version,
+                    const char *dir)
+{
+    double raw = (double)cfg->num * (double)(BENCH_KEY_BYTES + cfg->value_size) / BENCH_MB;
+
+    printf("Engine:     %s\n", version);
+    if (backend->remote) {
+        printf("Target:     %s\n", cfg->target);
+    } else {
+        printf("Database:   %s\n", dir);
+    }
+    if (cfg->threads > 1) {
+        printf("Threads:    %u, each with its own %s, sharing every workload's operations\n",
+               cfg->threads, backend->session_open != NULL ? "client" : "loop on one handle");
+    }
+    if (bench_config_echo_url(cfg) != NULL) {
+        printf("Echo:       %s (bare nng req/rep, Put-sized messages)\n",
+               bench_config_echo_url(cfg));
+    }
     printf("Keys:       %d bytes each\n", BENCH_KEY_BYTES);
     printf("Values:     %zu bytes each (about half compressible; compression off)\n",
            cfg->value_size);
     printf("Entries:    %" PRIu64 "\n", cfg->num);
     printf("Reads:      %" PRIu64 "\n", cfg->reads);
     printf("RawSize:    %.1f MB (estimated)\n", raw);
-    printf("Settings:   write buffer %s, bloom %d bits/key, no compression, %s\n", wbs,
-           cfg->bloom_bits,
-           cfg->sync_always ? "every write synced" : "writes not synced (fillsync: every write)");
+    if (backend->remote) {
+        print_remote_settings(cfg);
+    } else {
+        print_local_settings(cfg);
+    }
     printf("------------------------------------------------\n");
     fflush(stdout);
 }
@@ -57,6 +95,7 @@ bench_report_start(bench_report *r, const char *name)
     r->name = name;
     r->found = -1;
     r->progress = isatty(STDERR_FILENO) == 1;
+    r->progress_scale = 1;
     r->next_progress = 1000;
     bench_histogram_init(&r->latency);
     r->start_ns = bench_report_now_ns();
@@ -76,7 +115,8 @@ bench_report_progress(bench_report *r)
     } else if (r->ops >= 10000) {
         step = 10000;
     }
-    fprintf(stderr, "\r... finished %" PRIu64 " ops%20s", r->ops, "");
+    fprintf(stderr, "\r... finished %s%" PRIu64 " ops%20s", r->progress_scale > 1 ? "about " : "",
+            r->ops * r->progress_scale, "");
     r->next_progress = (r->ops / step + 1) * step;
     r->last_ns = bench_report_now_ns(); /* the next operation's latency starts now */
 }
@@ -101,11 +141,28 @@ append_percentiles(char *line, size_t len, const bench_result *res)
 }
 
 void
+bench_report_merge(bench_report *dst, const bench_report *src)
+{
+    uint64_t dst_end = dst->end_ns != 0 ? dst->end_ns : dst->last_ns;
+
+    dst->ops += src->ops;
+    dst->bytes += src->bytes;
+    dst->keys += src->keys;
+    if (src->found >= 0) {
+        dst->found = (dst->found > 0 ? dst->found : 0) + src->found;
+    }
+    bench_histogram_merge(&dst->latency, &src->latency);
+    dst->start_ns = src->start_ns < dst->start_ns ? src->start_ns : dst->start_ns;
+    dst->end_ns = src->last_ns > dst_end ? src->last_ns : dst_end;
+}
+
+void
 bench_report_finish(bench_report *r, bench_result *out)
 {
-    uint64_t ns = bench_report_now_ns() - r->start_ns;
+    uint64_t ns = (r->end_ns != 0 ? r->end_ns : bench_report_now_ns()) - r->start_ns;
     double secs = (double)ns / 1e9;
     char mbs[32] = "";
+    char keys[48] = "";
     char line[512];
 
     if (r->progress) {
@@ -116,6 +173,7 @@ bench_report_finish(bench_report *r, bench_result *out)
     out->ops = r->ops;
     out->elapsed_ns = ns;
     out->bytes = r->bytes;
+    out->keys = r->keys;
     out->found = r->found;
     out->p50_ns = bench_histogram_quantile(&r->latency, 0.50);
     out->p99_ns = bench_histogram_quantile(&r->latency, 0.99);
@@ -127,8 +185,12 @@ bench_report_finish(bench_report *r, bench_result *out)
     if (r->bytes > 0 && secs > 0) {
         snprintf(mbs, sizeof(mbs), " %6.1f MB/s", (double)r->bytes / BENCH_MB / secs);
     }
-    snprintf(line, sizeof(line), "%-12s : %11.3f micros/op; %7.0f ops/sec;%s%s%s", r->name,
-             bench_result_micros_per_op(out), bench_result_ops_per_sec(out), mbs,
+    if (r->keys > 0) {
+        snprintf(keys, sizeof(keys), "%s %.0f keys/sec", mbs[0] != '\0' ? ";" : "",
+                 bench_result_keys_per_sec(out));
+    }
+    snprintf(line, sizeof(line), "%-12s : %11.3f micros/op; %7.0f ops/sec;%s%s%s%s", r->name,
+             bench_result_micros_per_op(out), bench_result_ops_per_sec(out), mbs, keys,
              r->message[0] != '\0' ? " " : "", r->message);
     append_percentiles(line, sizeof(line), out);
     printf("%s\n", line);

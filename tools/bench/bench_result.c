@@ -38,12 +38,12 @@ void
 bench_result_send(int fd, const bench_result *r)
 {
     char line[512];
-    int len =
-        snprintf(line, sizeof(line),
-                 "W %" PRIu32 " %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRIu64
-                 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRIu64 "\n",
-                 r->index, r->name, r->ops, r->elapsed_ns, r->bytes, r->found, r->p50_ns, r->p99_ns,
-                 r->p999_ns, r->max_ns, r->disk_bytes, r->live_keys, r->peak_rss_kib);
+    int len = snprintf(
+        line, sizeof(line),
+        "W %" PRIu32 " %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRIu64
+        " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRIu64 "\n",
+        r->index, r->name, r->ops, r->elapsed_ns, r->bytes, r->keys, r->found, r->p50_ns, r->p99_ns,
+        r->p999_ns, r->max_ns, r->disk_bytes, r->live_keys, r->peak_rss_kib);
 
     /* Names are short and numbers bounded: a record always fits. */
     send_line(fd, line, len);
@@ -71,11 +71,12 @@ bench_result_parse(const char *line, bench_result *r, uint64_t *peak_rss_kib)
     memset(&tmp, 0, sizeof(tmp));
     /* %31s: BENCH_RESULT_NAME_MAX - 1. */
     if (sscanf(line,
-               "W %" SCNu32 " %31s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNu64
-               " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64 " %" SCNu64 "%n",
-               &tmp.index, tmp.name, &tmp.ops, &tmp.elapsed_ns, &tmp.bytes, &tmp.found, &tmp.p50_ns,
-               &tmp.p99_ns, &tmp.p999_ns, &tmp.max_ns, &tmp.disk_bytes, &tmp.live_keys,
-               &tmp.peak_rss_kib, &end) != 13 ||
+               "W %" SCNu32 " %31s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64
+               " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64 " %" SCNu64
+               "%n",
+               &tmp.index, tmp.name, &tmp.ops, &tmp.elapsed_ns, &tmp.bytes, &tmp.keys, &tmp.found,
+               &tmp.p50_ns, &tmp.p99_ns, &tmp.p999_ns, &tmp.max_ns, &tmp.disk_bytes, &tmp.live_keys,
+               &tmp.peak_rss_kib, &end) != 14 ||
         (line[end] != '\0' && line[end] != '\n')) {
         return BENCH_RESULT_BAD;
     }
@@ -93,6 +94,15 @@ double
 bench_result_ops_per_sec(const bench_result *r)
 {
     return r->elapsed_ns > 0 ? (double)r->ops * 1e9 / (double)r->elapsed_ns : 0.0;
+}
+
+double
+bench_result_keys_per_sec(const bench_result *r)
+{
+    if (r->keys == 0) {
+        return bench_result_ops_per_sec(r);
+    }
+    return r->elapsed_ns > 0 ? (double)r->keys * 1e9 / (double)r->elapsed_ns : 0.0;
 }
 
 void

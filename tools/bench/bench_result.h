@@ -5,7 +5,7 @@
  *
  * The format is one text line per record, fields separated by single spaces,
  * at most a few hundred bytes, so each record is one atomic write(2):
- *   W <index> <name> <ops> <elapsed_ns> <bytes> <found> <p50_ns> <p99_ns>
+ *   W <index> <name> <ops> <elapsed_ns> <bytes> <keys> <found> <p50_ns> <p99_ns>
  *     <p999_ns> <max_ns> <disk_bytes> <live_keys> <peak_rss_kib>
  *   E <peak_rss_kib>
  * W is a workload (index = its position in --benchmarks; found, disk_bytes
@@ -28,6 +28,7 @@ typedef struct bench_result {
     uint64_t ops;
     uint64_t elapsed_ns;
     uint64_t bytes;  /* key + value bytes written or read back */
+    uint64_t keys;   /* keys of multi-key requests; 0: one key per operation */
     int64_t found;   /* reads that found their key; -1: not a point-read workload */
     uint64_t p50_ns; /* latency percentiles of single operations */
     uint64_t p99_ns;
@@ -60,6 +61,8 @@ bench_result_kind bench_result_parse(const char *line, bench_result *r, uint64_t
 /* Derived figures; 0 when there were no operations or no time. */
 double bench_result_micros_per_op(const bench_result *r);
 double bench_result_ops_per_sec(const bench_result *r);
+/* Keys per second: ops/sec for single-key operations. */
+double bench_result_keys_per_sec(const bench_result *r);
 
 /* Microseconds with about three significant digits: "0.083", "1.82", "210.0". */
 void bench_result_format_micros(char *buf, size_t len, double micros);

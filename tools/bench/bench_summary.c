@@ -131,6 +131,13 @@ field_p999(const bench_config *cfg, const bench_result *r, double *out)
 }
 
 static bool
+field_keys_per_sec(const bench_config *cfg, const bench_result *r, double *out)
+{
+    *out = bench_result_keys_per_sec(r);
+    return r->keys > 0 && r->elapsed_ns > 0;
+}
+
+static bool
 field_disk_mib(const bench_config *cfg, const bench_result *r, double *out)
 {
     *out = (double)r->disk_bytes / MIB;
@@ -253,6 +260,7 @@ static void
 print_row(const bench_summary *s, size_t engine, size_t workload, double *scratch, FILE *out)
 {
     char micros[32], spread[16], p99[32], p999[32], disk[32], amp[32], rss[32], ratio[128] = "";
+    char keys[32] = "";
     size_t runs = 0;
 
     for (size_t rep = 0; rep < s->reps; rep++) {
@@ -268,9 +276,13 @@ print_row(const bench_summary *s, size_t engine, size_t workload, double *scratc
     if (engine > 0) {
         format_ratio(s, engine, workload, scratch, ratio, sizeof(ratio));
     }
-    fprintf(out, ROW_FORMAT "%s%s\n", engine == 0 ? s->cfg->benchmarks[workload] : "",
+    /* Multi-key requests: their keys/sec says more than their ops/sec. */
+    if (collect(s, engine, workload, field_keys_per_sec, scratch) > 0) {
+        format_median(s, engine, workload, field_keys_per_sec, "%.0f", scratch, keys, sizeof(keys));
+    }
+    fprintf(out, ROW_FORMAT "%s%s%s%s\n", engine == 0 ? s->cfg->benchmarks[workload] : "",
             s->cfg->engines[engine]->name, runs, micros, spread, p99, p999, disk, amp, rss,
-            ratio[0] != '\0' ? "  " : "", ratio);
+            ratio[0] != '\0' ? "  " : "", ratio, keys[0] != '\0' ? "  keys/sec " : "", keys);
 }
 
 static bool
@@ -348,39 +360,228 @@ print_footer(const bench_summary *s, double *scratch, FILE *out)
     fprintf(out, "\n");
 }
 
+/* ---- the echo comparison ------------------------------------------------------- */
+
+static bool
+field_ops_per_sec(const bench_config *cfg, const bench_result *r, double *out)
+{
+    *out = bench_result_ops_per_sec(r);
+    return r->ops > 0 && r->elapsed_ns > 0;
+}
+
+static bool
+is_echo(const bench_summary *s, size_t workload)
+{
+    return strcmp(s->cfg->benchmarks[workload], "echo") == 0;
+}
+
+/*
+ * Echo's figure for `workload` in repetition `rep` of `engine`: the mean of
+ * the nearest echo workload before it and the nearest after it in the list
+ * (either alone when there is one): the echo measured closest in time.
+ */
+static bool
+echo_figure(const bench_summary *s, size_t rep, size_t engine, size_t workload, field_fn field,
+            double *out)
+{
+    size_t near[2];
+    size_t count = 0;
+    double sum = 0.0;
+    size_t n = 0;
+    double v;
+
+    for (size_t w = workload; w-- > 0;) {
+        if (is_echo(s, w)) {
+            near[count++] = w;
+            break;
+        }
+    }
+    for (size_t w = workload + 1; w < s->cfg->benchmark_count; w++) {
+        if (is_echo(s, w)) {
+            near[count++] = w;
+            break;
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        const slot *sl = slot_at(s, rep, engine, near[i]);
+
+        if (sl->valid && field(s->cfg, &sl->r, &v)) {
+            sum += v;
+            n++;
+        }
+    }
+    if (n == 0) {
+        return false;
+    }
+    *out = sum / (double)n;
+    return true;
+}
+
+/* Per repetition, workload / echo of the same run: "0.91 [0.85-0.95]". */
+static void
+format_echo_ratio(const bench_summary *s, size_t engine, size_t workload, field_fn field,
+                  double *scratch, char *buf, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t rep = 0; rep < s->reps; rep++) {
+        const slot *sl = slot_at(s, rep, engine, workload);
+        double v;
+        double echo;
+
+        if (sl->valid && field(s->cfg, &sl->r, &v) &&
+            echo_figure(s, rep, engine, workload, field, &echo) && echo > 0) {
+            scratch[n++] = v / echo;
+        }
+    }
+    if (n == 0) {
+        snprintf(buf, len, "-");
+    } else if (n == 1) {
+        snprintf(buf, len, "%.2f", scratch[0]);
+    } else {
+        double mid = median(scratch, n); /* sorts */
+
+        snprintf(buf, len, "%.2f [%.2f-%.2f]", mid, scratch[0], scratch[n - 1]);
+    }
+}
+
+/* The median over the repetitions of echo's figure for `workload`. */
+static void
+format_echo_median(const bench_summary *s, size_t engine, size_t workload, field_fn field,
+                   const char *fmt, double *scratch, char *buf, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t rep = 0; rep < s->reps; rep++) {
+        n += echo_figure(s, rep, engine, workload, field, &scratch[n]);
+    }
+    if (n == 0) {
+        snprintf(buf, len, "-");
+    } else if (fmt == NULL) {
+        bench_result_format_micros(buf, len, median(scratch, n));
+    } else {
+        snprintf(buf, len, fmt, median(scratch, n));
+    }
+}
+
+#define ECHO_ROW_FORMAT "%-12s %-8s %10s %10s  %-18s %9s %9s  %-18s\n"
+
+static void
+print_echo_row(const bench_summary *s, size_t engine, size_t workload, double *scratch, FILE *out)
+{
+    char ops[32], echo_ops[32], ratio[64], p99[32], echo_p99[32], p99_ratio[64];
+
+    format_median(s, engine, workload, field_ops_per_sec, "%.0f", scratch, ops, sizeof(ops));
+    format_echo_median(s, engine, workload, field_ops_per_sec, "%.0f", scratch, echo_ops,
+                       sizeof(echo_ops));
+    format_echo_ratio(s, engine, workload, field_ops_per_sec, scratch, ratio, sizeof(ratio));
+    format_median(s, engine, workload, field_p99, NULL, scratch, p99, sizeof(p99));
+    format_echo_median(s, engine, workload, field_p99, NULL, scratch, echo_p99, sizeof(echo_p99));
+    format_echo_ratio(s, engine, workload, field_p99, scratch, p99_ratio, sizeof(p99_ratio));
+    fprintf(out, ECHO_ROW_FORMAT, s->cfg->benchmarks[workload], s->cfg->engines[engine]->name, ops,
+            echo_ops, ratio, p99, echo_p99, p99_ratio);
+}
+
+/* Whether the list has an echo workload and another to hold against it. */
+static bool
+has_echo_comparison(const bench_summary *s)
+{
+    bool echo = false;
+    bool other = false;
+
+    for (size_t w = 0; w < s->cfg->benchmark_count; w++) {
+        echo |= is_echo(s, w);
+        other |= !is_echo(s, w) && strcmp(s->cfg->benchmarks[w], "stats") != 0;
+    }
+    return echo && other;
+}
+
+/* A workload of one operation (compact) has no rate or p99 to hold against echo's. */
+static bool
+single_operation(const bench_summary *s, size_t workload)
+{
+    for (size_t rep = 0; rep < s->reps; rep++) {
+        for (size_t e = 0; e < s->cfg->engine_count; e++) {
+            const slot *sl = slot_at(s, rep, e, workload);
+
+            if (sl->valid && sl->r.ops > 1) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static void
+print_echo_comparison(const bench_summary *s, double *scratch, FILE *out)
+{
+    fprintf(out,
+            "\nAgainst echo (%zu run%s; ratio = workload / echo of the same run, median "
+            "[min-max]; ops/sec and p99 are medians):\n",
+            s->reps, s->reps == 1 ? "" : "s");
+    fprintf(out, ECHO_ROW_FORMAT, "workload", "engine", "ops/sec", "echo", "throughput ratio",
+            "p99 us", "echo p99", "p99 ratio");
+    for (size_t w = 0; w < s->cfg->benchmark_count; w++) {
+        if (is_echo(s, w) || !workload_reported(s, w) || single_operation(s, w)) {
+            continue;
+        }
+        for (size_t e = 0; e < s->cfg->engine_count; e++) {
+            print_echo_row(s, e, w, scratch, out);
+        }
+    }
+}
+
+/* ---- the whole summary ------------------------------------------------------------ */
+
+static bool
+any_reported(const bench_summary *s)
+{
+    for (size_t i = 0; i < s->reps * s->cfg->engine_count * s->cfg->benchmark_count; i++) {
+        if (s->results[i].valid) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+print_medians(const bench_summary *s, double *scratch, FILE *out)
+{
+    fprintf(out,
+            "\nSummary: medians of %zu run%s per engine%s (times in micros; spread = "
+            "(max - min) / median of micros/op)\n",
+            s->reps, s->reps == 1 ? "" : "s", s->reps > 1 ? ", interleaved" : "");
+    fprintf(out, HEADER_FORMAT "%s\n", "workload", "engine", "runs", "micros/op", "spread", "p99",
+            "p99.9", "disk MiB", "space amp", "RSS MiB",
+            s->cfg->engine_count > 1 ? "  throughput ratio" : "");
+    for (size_t w = 0; w < s->cfg->benchmark_count; w++) {
+        if (!workload_reported(s, w)) {
+            continue; /* not timed (stats), or every run failed before it */
+        }
+        for (size_t e = 0; e < s->cfg->engine_count; e++) {
+            print_row(s, e, w, scratch, out);
+        }
+    }
+    for (size_t w = 0; w < s->cfg->benchmark_count; w++) {
+        check_found(s, w, out);
+    }
+    print_footer(s, scratch, out);
+}
+
 void
 bench_summary_print(const bench_summary *s, FILE *out)
 {
     double *scratch = calloc(s->reps, sizeof(double));
-    bool any = false;
 
     if (scratch == NULL) {
         fprintf(stderr, "lsmkv-bench: out of memory for the summary\n");
         return;
     }
-    for (size_t i = 0; i < s->reps * s->cfg->engine_count * s->cfg->benchmark_count; i++) {
-        any |= s->results[i].valid;
+    if (any_reported(s) && (s->reps > 1 || s->cfg->engine_count > 1)) {
+        print_medians(s, scratch, out);
     }
-    if (any) {
-        fprintf(out,
-                "\nSummary: medians of %zu run%s per engine%s (times in micros; spread = "
-                "(max - min) / median of micros/op)\n",
-                s->reps, s->reps == 1 ? "" : "s", s->reps > 1 ? ", interleaved" : "");
-        fprintf(out, HEADER_FORMAT "%s\n", "workload", "engine", "runs", "micros/op", "spread",
-                "p99", "p99.9", "disk MiB", "space amp", "RSS MiB",
-                s->cfg->engine_count > 1 ? "  throughput ratio" : "");
-        for (size_t w = 0; w < s->cfg->benchmark_count; w++) {
-            if (!workload_reported(s, w)) {
-                continue; /* not timed (stats), or every run failed before it */
-            }
-            for (size_t e = 0; e < s->cfg->engine_count; e++) {
-                print_row(s, e, w, scratch, out);
-            }
-        }
-        for (size_t w = 0; w < s->cfg->benchmark_count; w++) {
-            check_found(s, w, out);
-        }
-        print_footer(s, scratch, out);
+    if (any_reported(s) && has_echo_comparison(s)) {
+        print_echo_comparison(s, scratch, out);
     }
     fflush(out);
     free(scratch);

@@ -10,8 +10,19 @@
  * ratio of the first engine against it, from the medians, with the range of
  * the ratios of the runs paired by repetition (which ran back to back):
  *   lsmkv/leveldb 1.23x [1.10-1.31]
- * means lsmkv did 1.23 times leveldb's operations per second. A found count
+ * means lsmkv did 1.23 times leveldb's operations per second; multi-key
+ * workloads (batchput, multiget, scan) end their row with their median
+ * keys/sec, as their operations are requests of many keys. A found count
  * that differs between runs or engines is flagged: they all read the same keys.
+ *
+ * When the list holds the echo workload (a bare nng round trip of a Put's
+ * size at the same concurrency), a second table holds every other workload
+ * against it: per run, the workload's ops/sec and p99 divided by echo's of
+ * the same run (the mean of the nearest echo before and after it in the
+ * list: "echo,fillrandom,echo,readrandom,echo" brackets each workload),
+ * reported as the median of those ratios and their range, so a slow phase of
+ * a shared machine that hits one run hits both sides of its ratio:
+ *   fillrandom   rpc   41234  45678  0.90 [0.85-0.93]  35.2  30.1  1.17 [1.10-1.25]
  */
 #ifndef LSMKV_TOOLS_BENCH_SUMMARY_H
 #define LSMKV_TOOLS_BENCH_SUMMARY_H
@@ -37,7 +48,11 @@ void bench_summary_free(bench_summary *s);
  */
 bool bench_summary_add_line(bench_summary *s, size_t rep, size_t engine, const char *line);
 
-/* Prints the table (nothing when no run reported anything). */
+/*
+ * Prints the medians table when there was more than one run or engine, and
+ * the echo table when there is an echo to compare with (nothing when no run
+ * reported anything).
+ */
 void bench_summary_print(const bench_summary *s, FILE *out);
 
 #endif /* LSMKV_TOOLS_BENCH_SUMMARY_H */

@@ -1,16 +1,22 @@
 /*
  * lsmkv-bench — db_bench-style micro-benchmarks for lsmkv, optionally side by
- * side with LevelDB and RocksDB (build with -DLSMKV_BENCH_COMPARE=ON).
+ * side with LevelDB and RocksDB (build with -DLSMKV_BENCH_COMPARE=ON), or over
+ * RPC against a running lsmkv-server next to a bare nng echo.
  *
  * Usage:
  *   lsmkv-bench [--benchmarks=fillseq,fillrandom,overwrite,readrandom,readmissing,
- *                             readseq,deleterandom,fillsync,compact,stats]
- *               [--engine=lsmkv|leveldb|rocksdb[,...]] [--num=1000000] [--reads=NUM]
+ *                             readseq,deleterandom,fillsync,compact,stats,echo,
+ *                             batchput,multiget,scan]
+ *               [--engine=lsmkv|rpc|leveldb|rocksdb[,...]] [--num=1000000] [--reads=NUM]
  *               [--value_size=100] [--db=/tmp/lsmkv-bench] [--sync=none|always]
  *               [--write_buffer_size=4M] [--bloom_bits=10] [--seed=301]
- *               [--repeat=1] [--stats] [--help]
+ *               [--repeat=1] [--stats] [--threads=1] [--batch_size=100] [--page_size=1000]
+ *               [--target=URL] [--compare-echo=URL] [--timeout_ms=10000] [--help]
+ *   lsmkv-bench --serve-echo=URL
  *
  *   lsmkv-bench --engine=lsmkv,leveldb,rocksdb --num=200000 --repeat=3
+ *   lsmkv-bench --target=tcp://127.0.0.1:7420 --compare-echo=tcp://127.0.0.1:7421 \
+ *               --threads=16 --benchmarks=echo,fillrandom,echo,readrandom,echo --repeat=5
  *
  * Each engine runs in its own child process (so "peak RSS" is its own) in
  * <db>/<engine>, which is deleted before the run and before every fill*. All
@@ -25,6 +31,12 @@
  * into what is there; readrandom and readmissing read `reads` random keys that
  * exist or never exist ("(X of Y found)"); readseq scans `reads` entries in
  * key order with the engine's iterator; deleterandom deletes num random keys;
+ * batchput writes num random keys like fillrandom but batch_size per request
+ * (one atomic write batch), multiget reads `reads` random keys batch_size per
+ * request (one point in time), scan pages through every key in pages of at
+ * most page_size pairs (with threads, each its own stretch of the key
+ * space); their lines add the keys/sec after MB/s, their ops being requests
+ * (an engine without batches, multi-gets or range scans refuses them);
  * compact is one manual compaction of the whole key range, timed to its end
  * (lsmkv_flush then lsmkv_compact; leveldb_compact_range and
  * rocksdb_compact_range over everything, which flush their memtables too);
@@ -61,6 +73,36 @@
  * repetition). Progress goes to stderr when it is a terminal. Exit status: 0,
  * 1 when an engine run failed (its error is on stderr), 2 for a bad command
  * line.
+ *
+ * --threads=N splits every workload's operations between N threads started
+ * together (fillseq: each its own stretch of keys in order; the random ones:
+ * each its own random stream), each with its own handle: for the rpc engine
+ * its own lsmkv_client, so its own connection. The line's ops/sec is then the
+ * threads' total, micros/op its inverse, and the percentiles those of single
+ * operations of every thread. compact, and readseq with an iterator, run on
+ * one thread. With several threads the live keys are not tracked.
+ *
+ * Over RPC (--target=URL: the rpc engine) the workloads go to lsmkv-server
+ * through the C client library: Put (with SYNC_ALWAYS for fillsync, with
+ * what --sync says when given, else the server's setting), Get, Delete, and
+ * Flush + Compact for compact; --stats and stats print the Stats RPC. The
+ * server's data cannot be deleted from here, so fill* write into what it
+ * holds (start it on an empty directory), and there is no space line.
+ * readseq reads by points in key order (no Scan RPC yet).
+ *
+ * The echo workload makes `num` round trips, each the exact envelope of a Put
+ * of one key and value (so the same bytes, both ways), to a bare nng req/rep
+ * echo server: the transport's own limit at the same message size and
+ * concurrency. --serve-echo=URL runs such a server (until SIGINT/SIGTERM);
+ * echo goes to --compare-echo's URL, else to --target's. --compare-echo also
+ * puts echo first in the list if it is not there, and the run ends with a
+ * table of every other workload against echo: ops/sec and p99 divided by
+ * echo's of the same run, the echo nearest before and after the workload in
+ * the list, as the median over --repeat runs with its range:
+ *   workload     engine      ops/sec       echo  throughput ratio      p99 us  echo p99  p99 ratio
+ *   fillrandom   rpc           15839      22461  0.70 [0.58-0.82]      1208.3     774.1  1.55
+ * [1.41-1.69] tools/bench/rpc_vs_echo.sh starts both servers and prints these for 1, 16 and 64
+ * threads.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +111,7 @@
 #include <unistd.h>
 
 #include "bench_backend.h"
+#include "bench_echo.h"
 #include "bench_flags.h"
 #include "bench_summary.h"
 #include "bench_workloads.h"
@@ -166,6 +209,9 @@ main(int argc, char **argv)
     default:
         return 2;
     }
+    if (cfg.serve_echo != NULL) {
+        return bench_echo_serve(cfg.serve_echo);
+    }
     summary = bench_summary_new(&cfg);
     for (size_t rep = 0; rep < cfg.repeat; rep++) {
         for (size_t i = 0; i < cfg.engine_count; i++) {
@@ -179,9 +225,7 @@ main(int argc, char **argv)
             ok &= run_engine(&cfg, i, rep, summary);
         }
     }
-    if (cfg.repeat > 1 || cfg.engine_count > 1) {
-        bench_summary_print(summary, stdout);
-    }
+    bench_summary_print(summary, stdout); /* prints what there is to summarize */
     bench_summary_free(summary);
     return ok ? 0 : 1;
 }
