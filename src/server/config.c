@@ -354,7 +354,7 @@ static const flag flags[] = {
      "size target of compaction level 1; each deeper level's is 10 times more (default "
      "16M; 64K to 1T)"},
     {"sstable-target-size", "BYTES", set_sstable_target_size,
-     "largest SSTable a compaction writes (default 64M; 64K to 1024G)"},
+     "largest SSTable a compaction writes (default 64M; 64K to 1T)"},
     {"max-message-size", "BYTES", set_max_message_size,
      "largest request accepted and response sent: larger requests are dropped unanswered, "
      "Scan pages are cut to fit (default 16512K: the largest key and value plus 64K)"},
