@@ -84,7 +84,9 @@ declare -A figures # "client op K" -> newline-separated req/s of every round
 declare -A ratios  # the same keys -> newline-separated ratios to C of every round
 add() { figures[$1]+="$2"$'\n'; }
 
-log() { [ "${KEEP_LOG:-0}" = 1 ] && echo "$1" >&2 || true; }
+log() {
+    if [ "${KEEP_LOG:-0}" = 1 ]; then echo "$1" >&2; fi
+}
 
 # run_c K: C client's fillrandom (put) and readrandom (get) ops/sec.
 run_c() {
