@@ -25,11 +25,17 @@ compaction_picker_level_target(const compaction_picker_options *o, int level)
     return target;
 }
 
+/*
+ * Every level's tables have the same size, an eighth of level 1's target
+ * (2 MiB by default), as LevelDB's and RocksDB's defaults do. Larger tables
+ * deeper down would make each compaction from the level above rewrite a
+ * whole large table for a small table's worth of new keys.
+ */
 uint64_t
 compaction_picker_file_bytes(const compaction_picker_options *o, int level)
 {
-    uint64_t target = compaction_picker_level_target(o, level);
-    uint64_t bytes = target == 0 ? o->max_file_bytes : target / 8;
+    (void)level;
+    uint64_t bytes = o->level1_target_bytes / 8;
     if (bytes < (2u << 20)) {
         bytes = 2u << 20;
     }

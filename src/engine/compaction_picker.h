@@ -59,7 +59,7 @@ uint64_t compaction_picker_level_target(const compaction_picker_options *o, int 
 uint64_t compaction_picker_current_target(const version *v, const compaction_picker_options *o,
                                           int level);
 
-/* The size output files of a compaction into `level` aim at. */
+/* The size output files of a compaction into `level` aim at: the same at every level. */
 uint64_t compaction_picker_file_bytes(const compaction_picker_options *o, int level);
 
 /* The neediest level's score (>= 1: a compaction is due); *level receives it. */

@@ -256,7 +256,7 @@ test_level_target_saturates(void **state)
 }
 
 static void
-test_file_bytes_per_level(void **state)
+test_file_bytes_same_at_every_level(void **state)
 {
     (void)state;
     compaction_picker_options o = {
@@ -265,13 +265,17 @@ test_file_bytes_per_level(void **state)
         .size_ratio = 10,
         .max_file_bytes = 64 * MIB,
     };
-    /* max(2 MiB, target / 8), capped by max_file_bytes. */
-    assert_int_equal(compaction_picker_file_bytes(&o, 1), 2 * MIB);
-    assert_int_equal(compaction_picker_file_bytes(&o, 2), 20 * MIB);
+    /* level1_target / 8 at every level, level 0 and the last included: a
+     * compaction from a level above never rewrites tables larger than its own. */
+    for (int level = 0; level < LSMKV_MAX_LEVELS; level++) {
+        assert_int_equal(compaction_picker_file_bytes(&o, level), 2 * MIB);
+    }
+    o.level1_target_bytes = 256 * MIB;
+    assert_int_equal(compaction_picker_file_bytes(&o, 1), 32 * MIB);
+    assert_int_equal(compaction_picker_file_bytes(&o, 4), 32 * MIB);
+    /* Capped by max_file_bytes. */
+    o.level1_target_bytes = 1024 * MIB;
     assert_int_equal(compaction_picker_file_bytes(&o, 3), 64 * MIB);
-    /* No target (level 0, the last level): the largest file. */
-    assert_int_equal(compaction_picker_file_bytes(&o, 0), 64 * MIB);
-    assert_int_equal(compaction_picker_file_bytes(&o, LSMKV_MAX_LEVELS - 1), 64 * MIB);
     /* Small targets never go below 2 MiB... */
     o.level1_target_bytes = 1 * MIB;
     assert_int_equal(compaction_picker_file_bytes(&o, 1), 2 * MIB);
@@ -980,7 +984,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_level_targets_grow_by_ratio),
         cmocka_unit_test(test_level_target_saturates),
-        cmocka_unit_test(test_file_bytes_per_level),
+        cmocka_unit_test(test_file_bytes_same_at_every_level),
         cmocka_unit_test_setup_teardown(test_empty_version_needs_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_level0_due_at_trigger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_neediest_level_wins, setup, teardown),
