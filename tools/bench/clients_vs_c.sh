@@ -26,63 +26,34 @@
 # the tools' own lines too).
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR source=bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
+
 build=${1:-build}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-server=$build/src/server/lsmkv-server
-bench=$build/tools/bench/lsmkv-bench
-cli=$build/client/lsmkv-cli
 pydir=$build/client/python
 repeat=${REPEAT:-3}
 concurrency=${CONCURRENCY:-1 16}
 seconds=${RUN_SECONDS:-4}
 num=${NUM:-30000}
 
-for bin in "$server" "$bench" "$cli"; do
-    [ -x "$bin" ] || { echo "clients_vs_c.sh: $bin not found: build first (ninja -C $build)" >&2; exit 2; }
-done
+require_built "$build"
 [ -f "$pydir/lsmkv/v1/kv_pb2.py" ] || { echo "clients_vs_c.sh: $pydir/lsmkv not built" >&2; exit 2; }
 [ -d "$root/client/node/node_modules/koffi" ] || {
     echo "clients_vs_c.sh: run npm ci --ignore-scripts in client/node first (./tools/dev.sh does)" >&2
     exit 2
 }
 
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-    if [ -n "$server_pid" ]; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-}
-
+make_work_dir
+# shellcheck disable=SC2119 # free_port takes a port to avoid only when there is one
 url=tcp://127.0.0.1:$(free_port)
-"$server" --listen "$url" --data-dir "$work/data" --sync none --log-level warn 2>"$work/server.log" &
-server_pid=$!
-for _ in $(seq 200); do
-    "$cli" -a "$url" -t 200 stats >/dev/null 2>&1 && break
-    kill -0 "$server_pid" 2>/dev/null || { echo "clients_vs_c.sh: lsmkv-server exited" >&2; cat "$work/server.log" >&2; exit 1; }
-    sleep 0.05
-done
+start_lsmkv_server "$url" none
 
 echo "lsmkv-server $url (--sync none); values of 100 bytes; $repeat rounds;" \
-    "$(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$(machine_load)"
 
-declare -A figures # "client op K" -> newline-separated req/s of every round
-declare -A ratios  # the same keys -> newline-separated ratios to C of every round
-add() { figures[$1]+="$2"$'\n'; }
+# figures (bench_lib.sh): "client op K" -> the req/s of every round
+declare -A ratios # the same keys -> the ratios to C of every round, one a line
 
 log() {
     if [ "${KEEP_LOG:-0}" = 1 ]; then echo "$1" >&2; fi
@@ -131,8 +102,6 @@ for round in $(seq "$repeat"); do
     echo "round $round of $repeat done" >&2
 done
 
-median() { sort -g | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]; else print "-"}'; }
-med() { printf "%s" "$1" | median; }
 # "0.71x (0.60-0.83)": the median ratio and the range over rounds.
 ratio() { printf "%s" "$1" | sort -g | awk '{a[NR] = $1} END {
     printf "%.2fx (%.2f-%.2f)", a[int((NR + 1) / 2)], a[1], a[NR] }'; }
@@ -143,8 +112,8 @@ printf "%-4s %3s %8s %8s %-20s %8s %-20s\n" op K "C" Python "Python / C" Node "N
 for k in $concurrency; do
     for op in put get; do
         printf "%-4s %3s %8.0f %8.0f %-20s %8.0f %-20s\n" "$op" "$k" \
-            "$(med "${figures["c $op $k"]}")" \
-            "$(med "${figures["python $op $k"]}")" "$(ratio "${ratios["python $op $k"]}")" \
-            "$(med "${figures["node $op $k"]}")" "$(ratio "${ratios["node $op $k"]}")"
+            "$(med "c $op $k")" \
+            "$(med "python $op $k")" "$(ratio "${ratios["python $op $k"]}")" \
+            "$(med "node $op $k")" "$(ratio "${ratios["node $op $k"]}")"
     done
 done

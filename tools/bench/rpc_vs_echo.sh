@@ -29,59 +29,18 @@
 # (print lsmkv-bench's full output too).
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR source=bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
+
 build=${1:-build}
-server=$build/src/server/lsmkv-server
-bench=$build/tools/bench/lsmkv-bench
-cli=$build/client/lsmkv-cli
 threads=${THREADS:-1 16 64}
 repeat=${REPEAT:-5}
 num=${NUM:-20000}
 value=${VALUE_SIZE:-100}
 sync=${SYNC:-none}
 
-for bin in "$server" "$bench" "$cli"; do
-    [ -x "$bin" ] || { echo "rpc_vs_echo.sh: $bin not found: build first (ninja -C $build)" >&2; exit 2; }
-done
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# A loopback port nothing listens on (and not $1). A server that still finds
-# it taken refuses to start, and the wait below says so.
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        [ "$port" != "${1:-}" ] || continue
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-}
-
-# wait_for NAME PID CHECK...: until CHECK succeeds, or fail if PID exits.
-wait_for() {
-    local name=$1 pid=$2
-    shift 2
-    for _ in $(seq 200); do
-        "$@" >/dev/null 2>&1 && return 0
-        kill -0 "$pid" 2>/dev/null || { echo "rpc_vs_echo.sh: $name exited; see $work/*.log" >&2; cat "$work"/*.log >&2; exit 1; }
-        sleep 0.05
-    done
-    echo "rpc_vs_echo.sh: $name did not come up" >&2
-    exit 1
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+require_built "$build"
+make_work_dir
 
 # cpu_ticks PID: user + system clock ticks the process has used so far
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -95,19 +54,15 @@ server_url=tcp://127.0.0.1:$server_port
 echo_url=tcp://127.0.0.1:$echo_port
 
 # shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
-"$server" --listen "$server_url" --data-dir "$work/data" --sync "$sync" --log-level warn \
-    ${SERVER_ARGS:-} 2>"$work/server.log" &
-server_pid=$!
-pids+=("$server_pid")
+start_lsmkv_server "$server_url" "$sync" ${SERVER_ARGS:-}
 "$bench" --serve-echo="$echo_url" 2>"$work/echo.log" &
 echo_pid=$!
 pids+=("$echo_pid")
-wait_for lsmkv-server "$server_pid" "$cli" -a "$server_url" -t 200 stats
 wait_for "echo server" "$echo_pid" port_open "$echo_port"
 
 echo "lsmkv-server $server_url (--sync $sync ${SERVER_ARGS:-}), echo $echo_url;" \
     "$num ops per workload, $repeat runs per thread count, values of $value bytes"
-echo "$(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_load
 echo
 
 rows=()

@@ -33,10 +33,10 @@
 # the tools' own output too).
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR source=bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
+
 build=${1:-build}
-server=$build/src/server/lsmkv-server
-bench=$build/tools/bench/lsmkv-bench
-cli=$build/client/lsmkv-cli
 repeat=${REPEAT:-3}
 clients=${CLIENTS:-16}
 value=${VALUE_SIZE:-100}
@@ -44,10 +44,8 @@ num=${NUM:-200000}
 redis_requests=${REDIS_REQUESTS:-200000}
 batch=${BATCH:-100}
 
-for bin in "$server" "$bench" "$cli"; do
-    [ -x "$bin" ] || { echo "vs_redis.sh: $bin not found: build first (ninja -C $build)" >&2; exit 2; }
-done
-for bin in redis-server redis-benchmark; do
+require_built "$build"
+for bin in redis-server redis-benchmark redis-cli; do
     command -v "$bin" >/dev/null || {
         echo "vs_redis.sh: $bin not found (Debian: apt-get install redis-server redis-tools)" >&2
         exit 2
@@ -62,43 +60,7 @@ if "$bench" --help | grep -qw batchput; then
     batch_flags=(--batch_size="$batch")
 fi
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        [ "$port" != "${1:-}" ] || continue
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-}
-
-# wait_for NAME PID CHECK...: until CHECK succeeds, or fail if PID exits.
-wait_for() {
-    local name=$1 pid=$2
-    shift 2
-    for _ in $(seq 200); do
-        "$@" >/dev/null 2>&1 && return 0
-        kill -0 "$pid" 2>/dev/null || { echo "vs_redis.sh: $name exited" >&2; cat "$work"/*.log >&2; exit 1; }
-        sleep 0.05
-    done
-    echo "vs_redis.sh: $name did not come up" >&2
-    exit 1
-}
-
-median() { sort -g | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]; else print "-"}'; }
+make_work_dir
 
 redis_port=$(free_port)
 lsmkv_port=$(free_port "$redis_port")
@@ -109,17 +71,11 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
     --dir "$work/redis" --daemonize no --logfile "$work/redis.log" &
 pids+=($!)
 wait_for redis-server "${pids[-1]}" redis-cli -h 127.0.0.1 -p "$redis_port" ping
-"$server" --listen "$lsmkv_url" --data-dir "$work/data" --sync none --log-level warn \
-    2>"$work/server.log" &
-pids+=($!)
-wait_for lsmkv-server "${pids[-1]}" "$cli" -a "$lsmkv_url" -t 200 stats
+start_lsmkv_server "$lsmkv_url" none
 
 echo "$(redis-server --version | cut -d' ' -f1-3) on port $redis_port; lsmkv-server $lsmkv_url (--sync none)"
 echo "$clients clients, values of $value bytes, $num keys, $repeat runs alternating;" \
-    "$(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-
-declare -A figures # name -> newline-separated figures of every run
-add() { figures[$1]+="$2"$'\n'; }
+    "$(machine_load)"
 
 for run in $(seq "$repeat"); do
     out=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -t set,get -n "$redis_requests" \
@@ -146,7 +102,6 @@ for run in $(seq "$repeat"); do
     echo "run $run of $repeat done" >&2
 done
 
-med() { printf "%s" "${figures[$1]}" | median; }
 row() { # LABEL KEYS_PER_REQUEST NAME REDIS_NAME
     local ours theirs
     ours=$(med "$3")
