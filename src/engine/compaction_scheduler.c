@@ -159,6 +159,19 @@ stall(compaction_scheduler *cs, const struct timespec *deadline, lsmkv_error *er
     return rc;
 }
 
+bool
+compaction_scheduler_would_throttle(compaction_scheduler *cs)
+{
+    if (cs == NULL) {
+        return false;
+    }
+    const compaction_scheduler_options *o = &cs->options;
+    pthread_mutex_lock(&cs->mutex);
+    bool slowed = o->level0_tables(o->ctx) >= (size_t)o->level0_slowdown_trigger;
+    pthread_mutex_unlock(&cs->mutex);
+    return slowed;
+}
+
 int
 compaction_scheduler_throttle(compaction_scheduler *cs, const struct timespec *deadline,
                               lsmkv_error *err)

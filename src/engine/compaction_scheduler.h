@@ -48,6 +48,10 @@ void compaction_scheduler_notify(compaction_scheduler *cs);
  * compaction to bring level 0 down — or returns the failing compaction's
  * error, or LSMKV_TIMED_OUT past the deadline (CLOCK_MONOTONIC; NULL: none).
  */
+/* Whether compaction_scheduler_throttle would pause or wait now (level 0 at
+ * the slowdown trigger or beyond); false for NULL. */
+bool compaction_scheduler_would_throttle(compaction_scheduler *cs);
+
 int compaction_scheduler_throttle(compaction_scheduler *cs, const struct timespec *deadline,
                                   lsmkv_error *err);
 

@@ -244,6 +244,17 @@ stall_until_room(memtable_manager *mm, bool for_rotation, const struct timespec 
     return rc;
 }
 
+bool
+memtable_manager_would_wait(memtable_manager *mm)
+{
+    pthread_mutex_lock(&mm->mutex);
+    bool wait = memtable_manager_active_is_full(mm) ||
+                (mm->queued >= mm->max_immutables &&
+                 memtable_approximate_bytes(mm->active) >= mm->memtable_bytes / 2);
+    pthread_mutex_unlock(&mm->mutex);
+    return wait;
+}
+
 int
 memtable_manager_make_room(memtable_manager *mm, bool for_rotation, const struct timespec *deadline,
                            lsmkv_error *err)

@@ -78,6 +78,13 @@ uint64_t memtable_manager_active_wal_number(memtable_manager *mm);
 bool memtable_manager_active_is_full(memtable_manager *mm);
 
 /*
+ * Whether a write group would have to wait for memtable_manager_make_room
+ * (slowed down or stalled) or for a switch of memtables (the active one is
+ * full) now.
+ */
+bool memtable_manager_would_wait(memtable_manager *mm);
+
+/*
  * Applies back-pressure before a write group (see the header comment), or
  * before a manual flush's rotation (for_rotation: wait until the queue has
  * room whatever the active memtable's size). deadline may be NULL (no limit),

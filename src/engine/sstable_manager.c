@@ -709,6 +709,12 @@ sstable_manager_throttle(sstable_manager *sm, const struct timespec *deadline, l
     return compaction_scheduler_throttle(sm->scheduler, deadline, err);
 }
 
+bool
+sstable_manager_would_throttle(sstable_manager *sm)
+{
+    return compaction_scheduler_would_throttle(sm->scheduler);
+}
+
 /* ---- statistics -------------------------------------------------------------- */
 
 void

@@ -118,6 +118,9 @@ int sstable_manager_compact(sstable_manager *sm, lsmkv_compaction_result *result
 int sstable_manager_throttle(sstable_manager *sm, const struct timespec *deadline,
                              lsmkv_error *err);
 
+/* Whether sstable_manager_throttle would pause or wait now. */
+bool sstable_manager_would_throttle(sstable_manager *sm);
+
 /* Fills the SSTable and compaction fields of *stats (adding to the stall counters). */
 void sstable_manager_stats(sstable_manager *sm, lsmkv_stats *stats);
 

@@ -42,6 +42,21 @@ write_queue_join(write_queue *q, write_queue_entry *e)
     return leader;
 }
 
+bool
+write_queue_try_lead(write_queue *q, write_queue_entry *e)
+{
+    pthread_mutex_lock(&q->mutex);
+    bool leader = q->head == NULL;
+    if (leader) {
+        pthread_cond_init(&e->cond, NULL);
+        e->done = false;
+        e->next = NULL;
+        q->head = q->tail = e;
+    }
+    pthread_mutex_unlock(&q->mutex);
+    return leader;
+}
+
 write_queue_entry *
 write_queue_group(write_queue *q, write_queue_entry *leader)
 {

@@ -43,6 +43,12 @@ void write_queue_fini(write_queue *q);
 bool write_queue_join(write_queue *q, write_queue_entry *e);
 
 /*
+ * Joins only if e would lead at once (the queue is empty): returns true with
+ * e the leader (as write_queue_join), false without joining otherwise.
+ */
+bool write_queue_try_lead(write_queue *q, write_queue_entry *e);
+
+/*
  * The last entry of the leader's group: the writes queued behind it, up to a
  * byte budget, that can share its WAL write. A request without a batch runs
  * alone, and a sync write does not ride on a non-sync leader (which would pay

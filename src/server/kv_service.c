@@ -89,6 +89,7 @@ write_options(Lsmkv__V1__SyncMode sync, const kv_call *call, lsmkv_write_options
                           (int)sync);
     }
     wo->timeout_ms = call->timeout_ms;
+    wo->no_wait = call->no_wait;
     return LSMKV_OK;
 }
 
@@ -619,6 +620,14 @@ kv_multi_get(Lsmkv__V1__KV_Service *base, const Lsmkv__V1__MultiGetRequest *in,
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
+
+bool
+kv_service_may_try_without_waiting(const ProtobufCMethodDescriptor *method)
+{
+    return method->input == &lsmkv__v1__put_request__descriptor ||
+           method->input == &lsmkv__v1__delete_request__descriptor ||
+           method->input == &lsmkv__v1__batch_request__descriptor;
+}
 
 kv_service *
 kv_service_new(lsmkv *db, const kv_service_options *options)

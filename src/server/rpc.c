@@ -203,6 +203,9 @@ rpc_call_method(rpc *r, const Lsmkv__V1__RpcRequest *req, uint64_t received_ns, 
     if (method == NULL) {
         return err->code;
     }
+    if (call->kv.no_wait && !kv_service_may_try_without_waiting(method)) {
+        return LSMKV_WOULD_BLOCK;
+    }
     int rc = rpc_check_deadline(req->timeout_ms, received_ns, &call->kv, err);
     if (rc != LSMKV_OK) {
         return rc;
@@ -245,12 +248,14 @@ rpc_log(const rpc *r, const rpc_call *call, int wire_code, uint64_t received_ns)
     }
 }
 
-int
-rpc_handle(rpc *r, const uint8_t *request, size_t len, uint64_t received_ns, const rpc_reply *reply)
+static int
+rpc_handle_call(rpc *r, const uint8_t *request, size_t len, uint64_t received_ns,
+                const rpc_reply *reply, bool no_wait)
 {
     rpc_call call;
     memset(&call, 0, sizeof(call));
     call.reply = reply;
+    call.kv.no_wait = no_wait;
     strcpy(call.method, "?");
     int rc;
     Lsmkv__V1__RpcRequest *req = NULL;
@@ -265,6 +270,9 @@ rpc_handle(rpc *r, const uint8_t *request, size_t len, uint64_t received_ns, con
         rc = rpc_call_method(r, req, received_ns, &call);
     }
     lsmkv__v1__rpc_request__free_unpacked(req, NULL);
+    if (rc == LSMKV_WOULD_BLOCK && no_wait) {
+        return RPC_WOULD_BLOCK; /* nothing done, nothing answered */
+    }
     int wire_code = LSMKV__V1__CODE__OK;
     if (rc != LSMKV_OK) {
         wire_code = rpc_wire_code(&call, rc);
@@ -273,6 +281,19 @@ rpc_handle(rpc *r, const uint8_t *request, size_t len, uint64_t received_ns, con
     kv_service_count_answer(r->kv, wire_code == LSMKV__V1__CODE__OK);
     rpc_log(r, &call, wire_code, received_ns);
     return wire_code;
+}
+
+int
+rpc_handle(rpc *r, const uint8_t *request, size_t len, uint64_t received_ns, const rpc_reply *reply)
+{
+    return rpc_handle_call(r, request, len, received_ns, reply, false);
+}
+
+int
+rpc_try_handle(rpc *r, const uint8_t *request, size_t len, uint64_t received_ns,
+               const rpc_reply *reply)
+{
+    return rpc_handle_call(r, request, len, received_ns, reply, true);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */

@@ -64,6 +64,19 @@ void rpc_free(rpc *r);
 int rpc_handle(rpc *r, const uint8_t *request, size_t len, uint64_t received_ns,
                const rpc_reply *reply);
 
+/* rpc_try_handle's answer when the request must go to a thread that may block. */
+#define RPC_WOULD_BLOCK (-1)
+
+/*
+ * As rpc_handle, for a thread that must not block (an nng callback): a write
+ * that can be done at once is (lsmkv_write_options.no_wait); any other
+ * request, or a write that would have to wait, returns RPC_WOULD_BLOCK having
+ * changed nothing and without calling reply: hand the request to rpc_handle
+ * on a thread that may block. Bad input is answered at once.
+ */
+int rpc_try_handle(rpc *r, const uint8_t *request, size_t len, uint64_t received_ns,
+                   const rpc_reply *reply);
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t rpc_clock_ns(void);
 

@@ -13,17 +13,23 @@
  *
  * Callbacks model: the state lives under server.mutex with the queue of
  * received requests. The receive aio's callback (on an nng task thread)
- * queues the request; a worker takes it, answers it, sends the reply on the
- * slot's second aio and starts the slot's next receive. The send aio has no
- * callback: nng completes such an aio inline, without waking a task thread
- * just to report that a reply was handed to the connection; whoever next
- * sends on the slot first collects it (slot_collect_send). rep0 lets a
- * context receive while its previous reply still waits for a busy
- * connection.
+ * first offers the request to rpc_try_handle: a Put, Delete or Batch that the
+ * store can take without waiting (no fsync, no stall, no memtable switch, no
+ * writers ahead: lsmkv_write_options.no_wait) is answered right there, and
+ * the answer goes out on the same aio, whose callback then rearms the
+ * receive, as an echo server would. Anything else — reads, which may read
+ * table files, and writes that would wait — is queued; a worker takes it,
+ * answers it, sends the reply on the slot's second aio and starts the slot's
+ * next receive. That send aio has no callback: nng completes such an aio
+ * inline, without waking a task thread just to report that a reply was
+ * handed to the connection, and the worker waits for it (at once, unless the
+ * connection is busy with an earlier large answer) because a context may
+ * not have two sends outstanding.
  *
- * Either way a request costs one thread wakeup, nng's thread handing it to
- * ours; on this 2-core VM a wakeup costs about as much CPU as the request, so
- * the code avoids any other: nng is never called with server.mutex held (a
+ * A queued request costs one thread wakeup, nng's thread handing it to ours,
+ * and an inline one none; on this 2-core VM a wakeup costs about as much CPU
+ * as the request, so the code avoids any other: nng is never called with
+ * server.mutex held (a
  * receive that finds a request waiting completes at once, and its callback
  * would block on the mutex), and a sleeping worker is woken only if no other
  * is about to look at the queue.
@@ -68,9 +74,9 @@ typedef enum slot_state {
 typedef struct slot {
     struct server *srv;
     nng_ctx ctx;
-    nng_aio *aio;                /* receives (and, in the threads model, sends) */
-    nng_aio *send_aio;           /* callbacks model: sends; no callback */
-    bool send_pending;           /* send_aio not yet collected (slot_collect_send) */
+    nng_aio *aio;                /* receives; sends in the threads model and inline answers */
+    nng_aio *send_aio;           /* callbacks model: the workers' sends; no callback */
+    bool sending;                /* callbacks model: aio carries an inline answer */
     pthread_mutex_t *state_lock; /* guards state: server.mutex, or own_lock (threads) */
     pthread_mutex_t own_lock;
     slot_state state;
@@ -199,26 +205,6 @@ slot_done_locked(slot *s)
     pthread_cond_broadcast(&s->srv->done_cond);
 }
 
-/*
- * Waits for the slot's previous send and frees its message if it could not
- * be sent (the peer left). The wait is normally over at once: rep0 completes
- * a send when it hands the reply to the connection, and only a connection
- * still busy with an earlier large reply delays it.
- */
-static void
-slot_collect_send(slot *s)
-{
-    if (!s->send_pending) {
-        return;
-    }
-    nng_aio_wait(s->send_aio);
-    if (nng_aio_result(s->send_aio) != 0) {
-        nng_msg_free(nng_aio_get_msg(s->send_aio));
-        nng_aio_set_msg(s->send_aio, NULL);
-    }
-    s->send_pending = false;
-}
-
 /* Arms a slot's receive, or retires it if stopping. Called without server.mutex. */
 static void
 callback_receive(slot *s)
@@ -250,19 +236,60 @@ worker_wake_needed_locked(const server *srv)
     return srv->queue_head != NULL && srv->looking == 0 && srv->waiting > 0;
 }
 
-/* The receive callback, on an nng task thread: bookkeeping only, never blocks. */
+/*
+ * Answers a request on the callback's thread if that needs no waiting (a
+ * write the store can take at once: rpc_try_handle), sending the answer on
+ * the receive aio, whose callback then rearms the receive. Returns false,
+ * having done nothing, if the request must go to a worker.
+ */
+static bool
+callback_answer_inline(slot *s, nng_msg *request, uint64_t received_ns)
+{
+    server *srv = s->srv;
+    nng_msg *reply = NULL;
+    rpc_reply sink = {.reserve = reply_reserve, .ctx = &reply};
+    if (rpc_try_handle(srv->rpc, nng_msg_body(request), nng_msg_len(request), received_ns, &sink) ==
+        RPC_WOULD_BLOCK) {
+        return false;
+    }
+    nng_msg_free(request);
+    atomic_fetch_add_explicit(&srv->answered, 1, memory_order_relaxed);
+    /* HANDLING before the send starts: server_stop's sweep cancels only
+     * RECEIVING slots, and this aio now carries an answer. */
+    pthread_mutex_lock(&srv->mutex);
+    s->state = SLOT_HANDLING;
+    pthread_mutex_unlock(&srv->mutex);
+    s->sending = true;
+    nng_aio_set_msg(s->aio, reply);
+    nng_ctx_send(s->ctx, s->aio);
+    return true;
+}
+
+/* The receive aio's callback, on an nng task thread: an inline answer sent,
+ * or a request received (answered inline or queued for a worker). */
 static void
 callback_received(void *arg)
 {
     slot *s = arg;
     server *srv = s->srv;
     int rv = nng_aio_result(s->aio);
+    if (s->sending) {
+        s->sending = false;
+        if (rv != 0) {
+            nng_msg_free(nng_aio_get_msg(s->aio)); /* unsent: the client left */
+        }
+        callback_receive(s);
+        return;
+    }
     if (rv != 0 && rv != NNG_ECLOSED && !atomic_load(&srv->stopping)) {
         callback_receive(s); /* a transient error: keep serving */
         return;
     }
     nng_msg *request = rv == 0 ? nng_aio_get_msg(s->aio) : NULL;
     uint64_t received_ns = rpc_clock_ns();
+    if (request != NULL && callback_answer_inline(s, request, received_ns)) {
+        return;
+    }
     pthread_mutex_lock(&srv->mutex);
     if (request == NULL) {
         slot_done_locked(s); /* cancelled while stopping, or the socket closed */
@@ -316,10 +343,15 @@ static bool
 worker_answer(slot *s)
 {
     nng_msg *reply = slot_handle(s);
-    slot_collect_send(s);
     nng_aio_set_msg(s->send_aio, reply);
     nng_ctx_send(s->ctx, s->send_aio);
-    s->send_pending = true;
+    /* Over at once unless the connection is still busy with an earlier large
+     * answer. A context must not have two sends outstanding, and the slot's
+     * next request may be answered inline on the other aio. */
+    nng_aio_wait(s->send_aio);
+    if (nng_aio_result(s->send_aio) != 0) {
+        nng_msg_free(nng_aio_get_msg(s->send_aio));
+    }
     if (atomic_load(&s->srv->stopping)) {
         return false;
     }
@@ -637,7 +669,6 @@ server_free(server *srv)
     for (int i = 0; i < srv->slot_count; i++) {
         slot *s = &srv->slots[i];
         if (s->send_aio != NULL) {
-            slot_collect_send(s);
             nng_aio_free(s->send_aio);
         }
         if (s->aio != NULL) {

@@ -1075,12 +1075,58 @@ test_status_names(void **state)
     lsmkv_free(NULL);
 }
 
+/* ---- writes that must not wait (lsmkv_write_options.no_wait) ------------------------- */
+
+static int
+put_no_wait(lsmkv *db, lsmkv_sync_mode sync, const char *key, const char *value)
+{
+    lsmkv_write_options wo = {.sync = sync, .no_wait = true};
+    lsmkv_error err = {0};
+    int rc = lsmkv_put(db, &wo, (const uint8_t *)key, strlen(key), (const uint8_t *)value,
+                       strlen(value), &err);
+    if (rc == LSMKV_WOULD_BLOCK) {
+        assert_true(strlen(err.message) > 0);
+    }
+    return rc;
+}
+
+static void
+test_no_wait_write_fails_rather_than_waits(void **state)
+{
+    fixture *f = *state;
+    f->options.memtable_bytes = 64 * 1024;
+    open_db(f);
+    /* Nothing to wait for: done at once. */
+    assert_int_equal(put_no_wait(f->db, LSMKV_SYNC_DEFAULT, "a", "1"), LSMKV_OK);
+    expect_str(f->db, "a", "1");
+    /* A sync write waits for its fsync. */
+    assert_int_equal(put_no_wait(f->db, LSMKV_SYNC_ALWAYS, "s", "1"), LSMKV_WOULD_BLOCK);
+    expect_str(f->db, "s", NULL);
+    /* A full memtable must be switched (a WAL sync, a new file) first. */
+    size_t big_len = 64 * 1024;
+    char *big = malloc(big_len);
+    memset(big, 'x', big_len);
+    put_bytes(f->db, "big", 3, big, big_len);
+    free(big);
+    assert_int_equal(put_no_wait(f->db, LSMKV_SYNC_NONE, "c", "1"), LSMKV_WOULD_BLOCK);
+    expect_str(f->db, "c", NULL);
+    /* A write that may wait switches it; then no_wait writes go through again. */
+    put_str(f->db, "d", "1");
+    assert_int_equal(put_no_wait(f->db, LSMKV_SYNC_NONE, "c", "1"), LSMKV_OK);
+    expect_str(f->db, "c", "1");
+    /* Refused writes were never applied, even after a restart. */
+    reopen_db(f);
+    expect_str(f->db, "s", NULL);
+    expect_str(f->db, "c", "1");
+}
+
 int
 main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_put_get_delete),
+        T(test_no_wait_write_fails_rather_than_waits),
         T(test_binary_keys_and_values),
         T(test_empty_value),
         T(test_one_mib_value),

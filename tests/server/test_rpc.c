@@ -1791,6 +1791,114 @@ test_truncated_scan_batch_and_multi_get_payloads_never_crash(void **state)
     }
 }
 
+/* ---- rpc_try_handle: answering on a thread that must not wait -------------------------- */
+
+/* Offers method(msg) to rpc_try_handle; returns its code and how often it answered. */
+static int
+try_call(fixture *fx, const char *method, const ProtobufCMessage *msg, int *answers)
+{
+    size_t payload_len = msg ? protobuf_c_message_get_packed_size(msg) : 0;
+    uint8_t *payload = malloc(payload_len ? payload_len : 1);
+    if (msg != NULL) {
+        protobuf_c_message_pack(msg, payload);
+    }
+    size_t len;
+    uint8_t *bytes = envelope(method, payload, payload_len, 0, &len);
+    sink snk = {0};
+    rpc_reply reply = {.reserve = sink_reserve, .ctx = &snk};
+    int code = rpc_try_handle(fx->r, bytes, len, rpc_clock_ns(), &reply);
+    *answers = snk.calls;
+    free(snk.bytes);
+    free(bytes);
+    free(payload);
+    return code;
+}
+
+static void
+test_try_handle_answers_writes_that_need_no_wait(void **state)
+{
+    fixture *fx = *state;
+    int answers;
+    Lsmkv__V1__PutRequest put_req = LSMKV__V1__PUT_REQUEST__INIT;
+    put_req.key = (ProtobufCBinaryData){1, (uint8_t *)"a"};
+    put_req.value = (ProtobufCBinaryData){1, (uint8_t *)"1"};
+    /* The store's default is sync always: these ask for none. */
+    put_req.sync = LSMKV__V1__SYNC_MODE__SYNC_NONE;
+    assert_int_equal(try_call(fx, KV("Put"), &put_req.base, &answers), OK);
+    assert_int_equal(answers, 1);
+    assert_true(get_check(fx, "a", 1, "1", 1));
+
+    Lsmkv__V1__DeleteRequest del_req = LSMKV__V1__DELETE_REQUEST__INIT;
+    del_req.key = (ProtobufCBinaryData){1, (uint8_t *)"a"};
+    del_req.sync = LSMKV__V1__SYNC_MODE__SYNC_NONE;
+    assert_int_equal(try_call(fx, KV("Delete"), &del_req.base, &answers), OK);
+    assert_int_equal(answers, 1);
+    assert_false(get_check(fx, "a", 1, NULL, 0));
+
+    Lsmkv__V1__BatchOp op = LSMKV__V1__BATCH_OP__INIT;
+    op.type = LSMKV__V1__OP_TYPE__OP_TYPE_PUT;
+    op.key = (ProtobufCBinaryData){1, (uint8_t *)"b"};
+    op.value = (ProtobufCBinaryData){1, (uint8_t *)"2"};
+    Lsmkv__V1__BatchOp *batch_ops[] = {&op};
+    Lsmkv__V1__BatchRequest batch_req = LSMKV__V1__BATCH_REQUEST__INIT;
+    batch_req.n_ops = 1;
+    batch_req.ops = batch_ops;
+    batch_req.sync = LSMKV__V1__SYNC_MODE__SYNC_NONE;
+    assert_int_equal(try_call(fx, KV("Batch"), &batch_req.base, &answers), OK);
+    assert_int_equal(answers, 1);
+    assert_true(get_check(fx, "b", 1, "2", 1));
+}
+
+static void
+test_try_handle_leaves_waiting_work_untouched(void **state)
+{
+    fixture *fx = *state;
+    int answers;
+    /* A sync write (the store's default) waits for its fsync: not done, not answered. */
+    Lsmkv__V1__PutRequest put_req = LSMKV__V1__PUT_REQUEST__INIT;
+    put_req.key = (ProtobufCBinaryData){1, (uint8_t *)"s"};
+    put_req.value = (ProtobufCBinaryData){1, (uint8_t *)"v"};
+    assert_int_equal(try_call(fx, KV("Put"), &put_req.base, &answers), RPC_WOULD_BLOCK);
+    assert_int_equal(answers, 0);
+    put_req.sync = LSMKV__V1__SYNC_MODE__SYNC_ALWAYS;
+    assert_int_equal(try_call(fx, KV("Put"), &put_req.base, &answers), RPC_WOULD_BLOCK);
+    assert_int_equal(answers, 0);
+    assert_false(get_check(fx, "s", 1, NULL, 0));
+    /* Reads, flushes, compactions and stats always go to a thread that may block. */
+    Lsmkv__V1__GetRequest get_req = LSMKV__V1__GET_REQUEST__INIT;
+    get_req.key = (ProtobufCBinaryData){1, (uint8_t *)"s"};
+    assert_int_equal(try_call(fx, KV("Get"), &get_req.base, &answers), RPC_WOULD_BLOCK);
+    assert_int_equal(answers, 0);
+    Lsmkv__V1__FlushRequest flush_req = LSMKV__V1__FLUSH_REQUEST__INIT;
+    assert_int_equal(try_call(fx, KV("Flush"), &flush_req.base, &answers), RPC_WOULD_BLOCK);
+    assert_int_equal(answers, 0);
+    /* Requested again by the worker, the sync write is done. */
+    put_req.key = (ProtobufCBinaryData){1, (uint8_t *)"s"};
+    answer a = call(fx, KV("Put"), &put_req.base);
+    assert_int_equal(a.code, OK);
+    answer_fini(&a);
+    assert_true(get_check(fx, "s", 1, "v", 1));
+}
+
+static void
+test_try_handle_answers_bad_input_at_once(void **state)
+{
+    fixture *fx = *state;
+    int answers;
+    Lsmkv__V1__PutRequest put_req = LSMKV__V1__PUT_REQUEST__INIT; /* empty key */
+    assert_int_equal(try_call(fx, KV("Put"), &put_req.base, &answers), INVALID_ARGUMENT);
+    assert_int_equal(answers, 1);
+    assert_int_equal(try_call(fx, KV("Nope"), NULL, &answers), UNIMPLEMENTED);
+    assert_int_equal(answers, 1);
+    sink snk = {0};
+    rpc_reply reply = {.reserve = sink_reserve, .ctx = &snk};
+    static const uint8_t garbage[] = {0xff, 0xff, 0xff};
+    assert_int_equal(rpc_try_handle(fx->r, garbage, sizeof(garbage), rpc_clock_ns(), &reply),
+                     INVALID_ARGUMENT);
+    assert_int_equal(snk.calls, 1);
+    free(snk.bytes);
+}
+
 int
 main(void)
 {
@@ -1839,6 +1947,9 @@ main(void)
         T(test_multi_get_over_the_message_size_is_resource_exhausted),
         T(test_stats_count_scans_batches_and_multi_gets),
         T(test_truncated_scan_batch_and_multi_get_payloads_never_crash),
+        T(test_try_handle_answers_writes_that_need_no_wait),
+        T(test_try_handle_leaves_waiting_work_untouched),
+        T(test_try_handle_answers_bad_input_at_once),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,7 +48,8 @@ extern "C" {
     X(NO_MEMORY, 9, "out of memory", 8)                                                            \
     X(TIMED_OUT, 10, "timed out", 4)                                                               \
     X(CLOSED, 11, "store is closed", 9)                                                            \
-    X(INTERNAL, 12, "internal error", 13)
+    X(INTERNAL, 12, "internal error", 13)                                                          \
+    X(WOULD_BLOCK, 13, "the write would have to wait", 14)
 
 typedef enum lsmkv_status {
 #define LSMKV_STATUS_ENUM(name, value, message, grpc) LSMKV_##name = value,
@@ -140,6 +141,12 @@ typedef struct lsmkv_write_options {
     lsmkv_sync_mode sync; /* LSMKV_SYNC_DEFAULT uses the store's mode */
     uint32_t timeout_ms;  /* how long a write may wait for a stalled store before
                              failing with LSMKV_TIMED_OUT; 0 waits as long as it takes */
+    /* Fail with LSMKV_WOULD_BLOCK, having changed nothing, instead of waiting:
+     * for an fsync (a sync write), for other writers ahead in the queue, for a
+     * slowed-down or stalled store, or for a memtable switch. The buffered
+     * write(2) of the log record is still made. For callers on threads that
+     * must not block (an event loop), which then retry elsewhere without it. */
+    bool no_wait;
 } lsmkv_write_options;
 
 /* ---- table metadata --------------------------------------------------------- */
