@@ -367,12 +367,14 @@ load_client_run(void *arg)
     return NULL;
 }
 
+/* sync "none": the callbacks model answers the Puts on nng's threads, the Gets on workers. */
 static void
-run_clients(const char *io_model)
+run_clients(const char *io_model, const char *sync)
 {
     test_server srv;
-    test_server_start(&srv, NULL,
-                      (const char *const[]){"--io-model", io_model, "--workers", "8", NULL});
+    test_server_start(
+        &srv, NULL,
+        (const char *const[]){"--io-model", io_model, "--workers", "8", "--sync", sync, NULL});
     enum { CLIENTS = 16 };
     load_client clients[CLIENTS];
     pthread_t threads[CLIENTS];
@@ -395,21 +397,23 @@ run_clients(const char *io_model)
 static void
 test_sixteen_clients_callbacks_model(void **state)
 {
-    run_clients("callbacks");
+    run_clients("callbacks", "always");
+    run_clients("callbacks", "none");
 }
 
 static void
 test_sixteen_clients_threads_model(void **state)
 {
-    run_clients("threads");
+    run_clients("threads", "always");
 }
 
 /* SIGTERM while clients are writing: the server answers what it took and exits 0. */
 static void
-stop_under_load(const char *io_model)
+stop_under_load(const char *io_model, const char *sync)
 {
     test_server srv;
-    test_server_start(&srv, NULL, (const char *const[]){"--io-model", io_model, NULL});
+    test_server_start(&srv, NULL,
+                      (const char *const[]){"--io-model", io_model, "--sync", sync, NULL});
     enum { CLIENTS = 8 };
     atomic_bool stop;
     atomic_init(&stop, false);
@@ -442,13 +446,14 @@ stop_under_load(const char *io_model)
 static void
 test_stop_under_load_callbacks_model(void **state)
 {
-    stop_under_load("callbacks");
+    stop_under_load("callbacks", "always");
+    stop_under_load("callbacks", "none"); /* writes answered on nng's threads */
 }
 
 static void
 test_stop_under_load_threads_model(void **state)
 {
-    stop_under_load("threads");
+    stop_under_load("threads", "always");
 }
 
 int
