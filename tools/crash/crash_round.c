@@ -4,6 +4,7 @@
 
 #include "lsmkv/client.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,8 +28,12 @@ typedef struct round_state {
 typedef struct writer_thread {
     round_state *state;
     uint32_t writer;
-    uint64_t puts;
+    crash_rng rng;
+    uint8_t *values; /* CRASH_BATCH_MAX values of CRASH_VALUE_MAX bytes each */
+    uint64_t puts;   /* acknowledged, as the result's */
     uint64_t deletes;
+    uint64_t batches;
+    uint64_t batch_ops;
     pthread_t thread;
 } writer_thread;
 
@@ -79,43 +84,116 @@ count_ack(round_state *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+static crash_op
+pick_op(writer_thread *t)
+{
+    return crash_rng_below(&t->rng, 100) < t->state->config->delete_percent ? CRASH_OP_DELETE
+                                                                            : CRASH_OP_PUT;
+}
+
+/* One Put or Delete of a random key, recorded in the model before it is sent. */
+static int
+send_single(writer_thread *t, const char **what, lsmkv_client_error *err)
+{
+    round_state *s = t->state;
+    uint32_t k = (uint32_t)crash_rng_below(&t->rng, crash_model_keys(s->model));
+    crash_op op = pick_op(t);
+    uint8_t key[CRASH_KEY_MAX];
+    size_t key_len = crash_model_key(t->writer, k, key);
+    size_t value_len = 0;
+    crash_model_begin(s->model, t->writer, s->config->round, k, op, t->values, &value_len);
+    *what = op == CRASH_OP_PUT ? "Put" : "Delete";
+    int rc = op == CRASH_OP_PUT ? lsmkv_client_put(s->client, key, key_len, t->values, value_len,
+                                                   LSMKV_CLIENT_SYNC_DEFAULT, NULL, err)
+                                : lsmkv_client_delete(s->client, key, key_len,
+                                                      LSMKV_CLIENT_SYNC_DEFAULT, NULL, err);
+    if (rc == LSMKV_CLIENT_OK) {
+        op == CRASH_OP_PUT ? t->puts++ : t->deletes++;
+    }
+    return rc;
+}
+
+/* A random key of the writer's range that is not among chosen[0..n). */
+static uint32_t
+distinct_key(writer_thread *t, const uint32_t *chosen, uint32_t n)
+{
+    uint32_t keys = crash_model_keys(t->state->model);
+    for (;;) {
+        uint32_t k = (uint32_t)crash_rng_below(&t->rng, keys);
+        uint32_t i = 0;
+        while (i < n && chosen[i] != k) {
+            i++;
+        }
+        if (i == n) {
+            return k;
+        }
+    }
+}
+
+/* One Batch of 2..CRASH_BATCH_MAX puts and deletes over distinct keys, recorded in
+ * the model as one operation before it is sent. */
+static int
+send_batch(writer_thread *t, lsmkv_client_error *err)
+{
+    round_state *s = t->state;
+    uint32_t count = 2 + (uint32_t)crash_rng_below(&t->rng, CRASH_BATCH_MAX - 1);
+    if (count > crash_model_keys(s->model)) {
+        count = crash_model_keys(s->model);
+    }
+    uint32_t chosen[CRASH_BATCH_MAX];
+    uint8_t keys[CRASH_BATCH_MAX][CRASH_KEY_MAX];
+    lsmkv_client_op ops[CRASH_BATCH_MAX];
+    crash_model_begin_batch(s->model, t->writer, s->config->round);
+    for (uint32_t i = 0; i < count; i++) {
+        chosen[i] = distinct_key(t, chosen, i);
+        crash_op op = pick_op(t);
+        uint8_t *value = t->values + (size_t)i * CRASH_VALUE_MAX;
+        size_t value_len = 0;
+        crash_model_batch_add(s->model, t->writer, chosen[i], op, value, &value_len);
+        ops[i] = (lsmkv_client_op){
+            .type = op == CRASH_OP_PUT ? LSMKV_CLIENT_OP_PUT : LSMKV_CLIENT_OP_DELETE,
+            .key = keys[i],
+            .key_len = crash_model_key(t->writer, chosen[i], keys[i]),
+            .value = op == CRASH_OP_PUT ? value : NULL,
+            .value_len = value_len,
+        };
+    }
+    int rc = lsmkv_client_batch(s->client, ops, count, LSMKV_CLIENT_SYNC_DEFAULT, NULL, err);
+    if (rc == LSMKV_CLIENT_OK) {
+        t->batches++;
+        t->batch_ops += count;
+    }
+    return rc;
+}
+
 static void *
 writer_main(void *arg)
 {
     writer_thread *t = arg;
     round_state *s = t->state;
     const crash_round_config *c = s->config;
-    uint32_t keys = crash_model_keys(s->model);
-    crash_rng rng;
-    crash_rng_init(&rng, c->seed, 1, c->round, t->writer);
-    uint8_t key[CRASH_KEY_MAX];
-    uint8_t *value = malloc(CRASH_VALUE_MAX);
-    char who[64];
+    crash_rng_init(&t->rng, c->seed, 1, c->round, t->writer);
+    t->values = malloc((size_t)CRASH_BATCH_MAX * CRASH_VALUE_MAX);
+    if (t->values == NULL) {
+        die("malloc", ENOMEM);
+    }
     while (!atomic_load(&s->killed)) {
-        uint32_t k = (uint32_t)crash_rng_below(&rng, keys);
-        crash_op op =
-            crash_rng_below(&rng, 100) < c->delete_percent ? CRASH_OP_DELETE : CRASH_OP_PUT;
-        size_t key_len = crash_model_key(t->writer, k, key);
-        size_t value_len = 0;
-        crash_model_begin(s->model, t->writer, c->round, k, op, value, &value_len);
+        bool batch = c->batch_every > 0 && crash_rng_below(&t->rng, c->batch_every) == 0;
+        const char *what = "Batch";
         lsmkv_client_error err;
-        int rc = op == CRASH_OP_PUT ? lsmkv_client_put(s->client, key, key_len, value, value_len,
-                                                       LSMKV_CLIENT_SYNC_DEFAULT, NULL, &err)
-                                    : lsmkv_client_delete(s->client, key, key_len,
-                                                          LSMKV_CLIENT_SYNC_DEFAULT, NULL, &err);
+        int rc = batch ? send_batch(t, &err) : send_single(t, &what, &err);
         if (rc != LSMKV_CLIENT_OK) {
             if (!atomic_load(&s->killed)) {
-                snprintf(who, sizeof(who), "writer %" PRIu32 " %s", t->writer,
-                         op == CRASH_OP_PUT ? "Put" : "Delete");
+                char who[64];
+                snprintf(who, sizeof(who), "writer %" PRIu32 " %s", t->writer, what);
                 record_error(s, who, &err);
             }
             break; /* the operation stays in flight: applied or not, the check will tell */
         }
         crash_model_ack(s->model, t->writer);
-        op == CRASH_OP_PUT ? t->puts++ : t->deletes++;
         count_ack(s);
     }
-    free(value);
+    free(t->values);
     return NULL;
 }
 
@@ -201,7 +279,10 @@ crash_round_run(crash_model *m, const crash_round_config *c, crash_round_result 
             pthread_join(threads[w].thread, NULL);
             r->puts += threads[w].puts;
             r->deletes += threads[w].deletes;
+            r->batches += threads[w].batches;
+            r->batch_ops += threads[w].batch_ops;
             r->in_flight += crash_model_in_flight(m, w) ? 1 : 0;
+            r->batches_in_flight += crash_model_in_flight_batch(m, w) != 0 ? 1 : 0;
         }
         kill_server(&s); /* if every writer stopped (on errors) before the kill point */
         pthread_join(maintenance, NULL);
@@ -223,28 +304,35 @@ typedef struct check_thread {
     pthread_t thread;
 } check_thread;
 
+/* Counts one failure (a loss, phantom or torn batch) and keeps the first few lines. */
 static void
-check_report(check_thread *t, crash_verdict v, uint32_t k, const char *detail)
+check_report(check_thread *t, uint64_t *count, const char *line)
 {
     crash_check_result *r = t->result;
     pthread_mutex_lock(t->lock);
-    v == CRASH_LOSS ? r->losses++ : r->phantoms++;
+    (*count)++;
     if (r->reported < CRASH_MAX_REPORTED) {
-        uint8_t key[CRASH_KEY_MAX + 1];
-        key[crash_model_key(t->writer, k, key)] = '\0';
-        snprintf(r->report[r->reported++], sizeof(r->report[0]), "%s %s: %s",
-                 v == CRASH_LOSS ? "LOSS" : "PHANTOM", (const char *)key, detail);
+        snprintf(r->report[r->reported++], sizeof(r->report[0]), "%s", line);
     }
     pthread_mutex_unlock(t->lock);
 }
 
-static void *
-check_main(void *arg)
+static void
+check_report_key(check_thread *t, crash_verdict v, uint32_t k, const char *detail)
 {
-    check_thread *t = arg;
+    uint8_t key[CRASH_KEY_MAX + 1];
+    key[crash_model_key(t->writer, k, key)] = '\0';
+    char line[sizeof(t->result->report[0])];
+    snprintf(line, sizeof(line), "%s %s: %s", v == CRASH_LOSS ? "LOSS" : "PHANTOM",
+             (const char *)key, detail);
+    check_report(t, v == CRASH_LOSS ? &t->result->losses : &t->result->phantoms, line);
+}
+
+/* Gets and judges every key of the writer; false if a Get failed. */
+static bool
+check_keys(check_thread *t)
+{
     crash_check_result *r = t->result;
-    bool had_flight = crash_model_in_flight(t->model, t->writer);
-    bool applied_any = false;
     uint32_t keys = crash_model_keys(t->model);
     for (uint32_t k = 0; k < keys; k++) {
         uint8_t key[CRASH_KEY_MAX];
@@ -261,24 +349,41 @@ check_main(void *arg)
                          (const char *)key, lsmkv_client_status_name(err.code), err.message);
             }
             pthread_mutex_unlock(t->lock);
-            break;
+            return false;
         }
-        bool applied = false;
         char detail[320];
         crash_verdict v = crash_model_check(t->model, t->writer, k, found ? value : NULL, value_len,
-                                            &applied, detail, sizeof(detail));
+                                            NULL, detail, sizeof(detail));
         lsmkv_client_free(value);
-        applied_any |= applied;
         if (v != CRASH_OK) {
-            check_report(t, v, k, detail);
+            check_report_key(t, v, k, detail);
         }
     }
-    crash_model_end_round(t->model, t->writer);
-    pthread_mutex_lock(t->lock);
-    r->keys += keys;
-    if (had_flight) {
-        applied_any ? r->applied++ : r->not_applied++;
+    return true;
+}
+
+static void *
+check_main(void *arg)
+{
+    check_thread *t = arg;
+    crash_check_result *r = t->result;
+    bool batch = crash_model_in_flight_batch(t->model, t->writer) != 0;
+    bool complete = check_keys(t);
+    char detail[sizeof(r->report[0]) - 8];
+    crash_flight f = crash_model_end_round(t->model, t->writer, detail, sizeof(detail));
+    if (f == CRASH_FLIGHT_TORN) {
+        char line[sizeof(r->report[0])];
+        snprintf(line, sizeof(line), "TORN %s", detail);
+        check_report(t, &r->torn, line);
     }
+    pthread_mutex_lock(t->lock);
+    if (complete) {
+        r->keys += crash_model_keys(t->model);
+    }
+    r->applied += f == CRASH_FLIGHT_APPLIED;
+    r->not_applied += f == CRASH_FLIGHT_NOT_APPLIED;
+    r->batches += batch && f != CRASH_FLIGHT_NONE;
+    r->batches_applied += batch && f == CRASH_FLIGHT_APPLIED;
     pthread_mutex_unlock(t->lock);
     return NULL;
 }

@@ -2,9 +2,10 @@
  * One round of lsmkv-crash, in two halves.
  *
  * crash_round_run: W writer threads put and delete keys of their own ranges
- * through the C client, recording each operation in the model before it is
- * sent and as acknowledged when the server answers OK; a maintenance thread
- * calls Flush (and now and then Compact) every few acknowledged operations.
+ * through the C client, now and then several at once in an atomic Batch call,
+ * recording each operation (a batch is one) in the model before it is sent and
+ * as acknowledged when the server answers OK; a maintenance thread calls Flush
+ * (and now and then Compact) every few acknowledged operations.
  * When the kill_after-th operation is acknowledged, the writer that saw it
  * kills the server with SIGKILL on the spot, while the other writers and the
  * maintenance call are in the middle of theirs: the crash point is counted in
@@ -12,7 +13,9 @@
  * its next failed call, leaving at most one operation in flight per writer.
  *
  * crash_round_check: after the restart, W threads Get every key of their
- * writer and judge it with the model (crash_model_check).
+ * writer and judge it with the model (crash_model_check), then judge the
+ * writer's operation in flight as a whole (crash_model_end_round): a batch
+ * must show all or none of its ops.
  */
 #ifndef LSMKV_TOOLS_CRASH_ROUND_H
 #define LSMKV_TOOLS_CRASH_ROUND_H
@@ -22,7 +25,7 @@
 
 #include <stdint.h>
 
-#define CRASH_MAX_REPORTED 10 /* losses and phantoms described per check */
+#define CRASH_MAX_REPORTED 10 /* losses, phantoms and torn batches described per check */
 
 typedef struct crash_round_config {
     uint64_t seed;
@@ -31,18 +34,22 @@ typedef struct crash_round_config {
     uint32_t flush_every;     /* mean acknowledged operations between Flush/Compact calls */
     uint32_t compact_percent; /* of those calls, the share that are Compact */
     uint32_t delete_percent;  /* of writes, the share that are deletes */
+    uint32_t batch_every;     /* one write call in batch_every is a Batch (0: none) */
     uint32_t timeout_ms;      /* of every call */
     const crash_server *server;
 } crash_round_config;
 
 typedef struct crash_round_result {
-    uint64_t puts; /* acknowledged */
+    uint64_t puts; /* acknowledged single puts */
     uint64_t deletes;
+    uint64_t batches;   /* acknowledged Batch calls ... */
+    uint64_t batch_ops; /* ... and their puts and deletes */
     uint64_t flushes;
     uint64_t compactions;
-    uint64_t in_flight;   /* writes sent and not answered when the server died */
-    bool maintenance_cut; /* a Flush or Compact was running when the server died */
-    uint64_t errors;      /* calls that failed before the kill */
+    uint64_t in_flight;         /* writes sent and not answered when the server died */
+    uint64_t batches_in_flight; /* of them, batches */
+    bool maintenance_cut;       /* a Flush or Compact was running when the server died */
+    uint64_t errors;            /* calls that failed before the kill */
     char first_error[600];
 } crash_round_result;
 
@@ -54,8 +61,11 @@ typedef struct crash_check_result {
     uint64_t losses;
     uint64_t phantoms;
     uint64_t applied;     /* writes in flight at the kill that turned out applied */
-    uint64_t not_applied; /* ... and that did not */
-    uint64_t errors;      /* Gets that failed */
+    uint64_t not_applied; /* ... and that did not (or could not tell) */
+    uint64_t torn;        /* batches in flight with some ops applied and others not */
+    uint64_t batches;     /* batches in flight at the kill (counted in one of the three) */
+    uint64_t batches_applied;
+    uint64_t errors; /* Gets that failed */
     char first_error[600];
     int reported; /* entries of report */
     char report[CRASH_MAX_REPORTED][400];

@@ -4,18 +4,20 @@
  * acknowledged is there and that nothing else is (in the manner of RocksDB's
  * db_crashtest). One round:
  *
- *   1. writers put and delete keys of their own ranges (crash_round.h), a
- *      maintenance thread calls Flush and Compact;
+ *   1. writers put and delete keys of their own ranges (crash_round.h), now
+ *      and then several at once in an atomic Batch; a maintenance thread
+ *      calls Flush and Compact;
  *   2. the server is killed after a number of acknowledged writes drawn from
  *      the seed, with calls in flight;
  *   3. it is restarted on the same data directory, and every key is read back
  *      and judged (crash_model.h): a loss is an acknowledged write that is not
- *      visible, a phantom a value that was never written.
+ *      visible, a phantom a value that was never written, a torn batch one
+ *      in flight at the kill that shows some of its ops and not others.
  *
  * After the last round the server is stopped with SIGTERM (it must exit 0)
  * and `lsmkv-dump verify` checks the closed directory (it must exit 0).
- * Exit status: 0 clean; 1 a loss, phantom, failed call, unclean stop or
- * verify failure; 2 bad usage or a set-up failure.
+ * Exit status: 0 clean; 1 a loss, phantom, torn batch, failed call, unclean
+ * stop or verify failure; 2 bad usage or a set-up failure.
  */
 #include "crash_model.h"
 #include "crash_rng.h"
@@ -52,6 +54,7 @@ typedef struct options {
     uint64_t ops;
     uint32_t max_filler;
     uint32_t flush_every;
+    uint32_t batch_every;
     uint32_t timeout_ms;
     bool keep;
     bool quiet;
@@ -60,11 +63,12 @@ typedef struct options {
 } options;
 
 typedef struct totals {
-    uint64_t puts, deletes, flushes, compactions;
+    uint64_t puts, deletes, batches, batch_ops, flushes, compactions;
     uint64_t in_flight, applied, not_applied;
+    uint64_t batches_in_flight, batches_applied;
     uint64_t maintenance_cut;
     uint64_t keys_checked;
-    uint64_t losses, phantoms, errors;
+    uint64_t losses, phantoms, torn, errors;
 } totals;
 
 static const char usage_text[] =
@@ -72,12 +76,14 @@ static const char usage_text[] =
     "                   [--sync always|none] [--dir D] [more flags]\n"
     "\n"
     "Starts lsmkv-server, has W writer threads put and delete keys (each its own\n"
-    "range) while another calls Flush and Compact, kills the server with SIGKILL\n"
-    "after a number of acknowledged writes drawn from the seed, restarts it on the\n"
-    "same directory and checks every key: each acknowledged write must be visible\n"
-    "(a key may instead show the one write its writer had in flight), and no value\n"
-    "that was never written may appear. After the last round the server is stopped\n"
-    "with SIGTERM and `lsmkv-dump verify` checks the directory.\n"
+    "range; one call in 8 an atomic Batch of 2-16 puts and deletes) while another\n"
+    "calls Flush and Compact, kills the server with SIGKILL after a number of\n"
+    "acknowledged writes drawn from the seed, restarts it on the same directory and\n"
+    "checks every key: each acknowledged write must be visible (a key may instead\n"
+    "show the one write its writer had in flight, and a batch in flight must show\n"
+    "all its ops or none), and no value that was never written may appear. After\n"
+    "the last round the server is stopped with SIGTERM and `lsmkv-dump verify`\n"
+    "checks the directory.\n"
     "\n"
     "  --server PATH       lsmkv-server (default: beside this program or in the build tree)\n"
     "  --dump PATH         lsmkv-dump (default: likewise)\n"
@@ -92,6 +98,7 @@ static const char usage_text[] =
     "  --ops N             the kill comes after 1..N acknowledged writes (default 2000)\n"
     "  --value-size N      values carry up to N filler bytes (default 200; <= 4096)\n"
     "  --flush-every N     Flush or Compact every ~N acknowledged writes (default 150)\n"
+    "  --batch-every N     one write call in N is a Batch (default 8; 0: none)\n"
     "  --timeout-ms N      deadline of every call (default 30000)\n"
     "  --server-arg ARG    one more flag for lsmkv-server (repeatable)\n"
     "  --keep              keep the temp directory\n"
@@ -99,8 +106,8 @@ static const char usage_text[] =
     "\n"
     "The server runs with a 64K memtable, a 128K level-1 target and 64K tables, so\n"
     "that flushes and compactions of several levels happen within a round.\n"
-    "Exit status: 0 no loss and no phantom, clean stop, verify passed; 1 otherwise;\n"
-    "2 bad usage or set-up failure.\n";
+    "Exit status: 0 no loss, phantom or torn batch, clean stop, verify passed;\n"
+    "1 otherwise; 2 bad usage or set-up failure.\n";
 
 static void
 usage_error(const char *fmt, const char *arg)
@@ -177,9 +184,11 @@ parse_value_flag(options *o, const char *flag, const char *v)
     } else if (strcmp(flag, "--ops") == 0) {
         o->ops = parse_number(flag, v, 1, 100000000);
     } else if (strcmp(flag, "--value-size") == 0) {
-        o->max_filler = (uint32_t)parse_number(flag, v, 0, CRASH_VALUE_MAX - 64);
+        o->max_filler = (uint32_t)parse_number(flag, v, 0, CRASH_FILLER_MAX);
     } else if (strcmp(flag, "--flush-every") == 0) {
         o->flush_every = (uint32_t)parse_number(flag, v, 1, 100000000);
+    } else if (strcmp(flag, "--batch-every") == 0) {
+        o->batch_every = (uint32_t)parse_number(flag, v, 0, 100000000);
     } else if (strcmp(flag, "--timeout-ms") == 0) {
         o->timeout_ms = (uint32_t)parse_number(flag, v, 100, 3600000);
     } else if (strcmp(flag, "--server-arg") == 0) {
@@ -203,6 +212,7 @@ parse_flags(int argc, char **argv, options *o)
                    .ops = 2000,
                    .max_filler = 200,
                    .flush_every = 150,
+                   .batch_every = 8,
                    .timeout_ms = 30000};
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
@@ -330,9 +340,9 @@ print_check_failures(const crash_check_result *c)
     for (int i = 0; i < c->reported; i++) {
         fprintf(stderr, "  %s\n", c->report[i]);
     }
-    if (c->losses + c->phantoms > (uint64_t)c->reported) {
-        fprintf(stderr, "  ... and %" PRIu64 " more\n",
-                c->losses + c->phantoms - (uint64_t)c->reported);
+    uint64_t failures = c->losses + c->phantoms + c->torn;
+    if (failures > (uint64_t)c->reported) {
+        fprintf(stderr, "  ... and %" PRIu64 " more\n", failures - (uint64_t)c->reported);
     }
 }
 
@@ -350,6 +360,7 @@ write_and_kill(const options *o, uint32_t round, crash_model *m, crash_server *s
         .flush_every = o->flush_every,
         .compact_percent = 25,
         .delete_percent = 25,
+        .batch_every = o->batch_every,
         .timeout_ms = o->timeout_ms,
         .server = srv,
     };
@@ -357,9 +368,12 @@ write_and_kill(const options *o, uint32_t round, crash_model *m, crash_server *s
     int status = crash_server_wait(srv, STOP_TIMEOUT_MS);
     t->puts += r->puts;
     t->deletes += r->deletes;
+    t->batches += r->batches;
+    t->batch_ops += r->batch_ops;
     t->flushes += r->flushes;
     t->compactions += r->compactions;
     t->in_flight += r->in_flight;
+    t->batches_in_flight += r->batches_in_flight;
     t->maintenance_cut += r->maintenance_cut;
     t->errors += r->errors;
     if (r->errors > 0) {
@@ -390,23 +404,29 @@ check_after_restart(const options *o, uint32_t round, crash_model *m, const cras
     t->keys_checked += check.keys;
     t->losses += check.losses;
     t->phantoms += check.phantoms;
+    t->torn += check.torn;
+    t->batches_applied += check.batches_applied;
     t->errors += check.errors;
-    uint64_t failures = check.losses + check.phantoms + check.errors;
+    uint64_t failures = check.losses + check.phantoms + check.torn + check.errors;
     if (!o->quiet) {
-        printf("round %" PRIu32 ": killed after %" PRIu64 " acknowledged writes (%" PRIu64
-               " puts, %" PRIu64 " deletes; %" PRIu64 " flushes, %" PRIu64 " compactions%s); "
-               "%" PRIu64 " in flight (%" PRIu64 " applied); %" PRIu64 " keys: %s\n",
-               round, r->puts + r->deletes, r->puts, r->deletes, r->flushes, r->compactions,
-               r->maintenance_cut ? ", one cut short" : "", r->in_flight, check.applied, check.keys,
-               failures ? "FAILED" : "ok");
+        printf(
+            "round %" PRIu32 ": killed after %" PRIu64 " acknowledged writes (%" PRIu64
+            " puts, %" PRIu64 " deletes, %" PRIu64 " batches; %" PRIu64 " flushes, %" PRIu64
+            " compactions%s); %" PRIu64 " in flight (%" PRIu64
+            " applied), batches among them %" PRIu64 " (%" PRIu64 " torn); %" PRIu64 " keys: %s\n",
+            round, r->puts + r->deletes + r->batches, r->puts, r->deletes, r->batches, r->flushes,
+            r->compactions, r->maintenance_cut ? ", one cut short" : "", r->in_flight,
+            check.applied, check.batches, check.torn, check.keys, failures ? "FAILED" : "ok");
         fflush(stdout);
     }
     if (check.errors > 0) {
         fprintf(stderr, "round %" PRIu32 ": reading back failed: %s\n", round, check.first_error);
     }
-    if (check.losses + check.phantoms > 0) {
-        fprintf(stderr, "round %" PRIu32 ": %" PRIu64 " loss(es), %" PRIu64 " phantom(s):\n", round,
-                check.losses, check.phantoms);
+    if (check.losses + check.phantoms + check.torn > 0) {
+        fprintf(stderr,
+                "round %" PRIu32 ": %" PRIu64 " loss(es), %" PRIu64 " phantom(s), %" PRIu64
+                " torn batch(es):\n",
+                round, check.losses, check.phantoms, check.torn);
         print_check_failures(&check);
     }
     return failures == 0;
@@ -462,16 +482,19 @@ print_totals(const options *o, uint32_t rounds, const totals *t)
     printf("rounds: %" PRIu32 " (sync %s, %" PRIu32 " writers x %" PRIu32 " keys, seed %" PRIu64
            ")\n",
            rounds, o->sync, o->writers, o->keys, o->seed);
-    printf("operations acknowledged: %" PRIu64 " (%" PRIu64 " puts, %" PRIu64 " deletes); %" PRIu64
-           " flushes, %" PRIu64 " compactions (%" PRIu64 " cut short by a kill)\n",
-           t->puts + t->deletes, t->puts, t->deletes, t->flushes, t->compactions,
-           t->maintenance_cut);
+    printf("writes acknowledged: %" PRIu64 " (%" PRIu64 " puts, %" PRIu64 " deletes, %" PRIu64
+           " batches of %" PRIu64 " ops); %" PRIu64 " flushes, %" PRIu64 " compactions (%" PRIu64
+           " cut short by a kill)\n",
+           t->puts + t->deletes + t->batches, t->puts, t->deletes, t->batches, t->batch_ops,
+           t->flushes, t->compactions, t->maintenance_cut);
     printf("writes in flight at the kills: %" PRIu64 " (%" PRIu64 " found applied, %" PRIu64
-           " not)\n",
-           t->in_flight, t->applied, t->not_applied);
+           " not, %" PRIu64 " torn); batches among them: %" PRIu64 " (%" PRIu64 " applied whole)\n",
+           t->in_flight, t->applied, t->not_applied, t->torn, t->batches_in_flight,
+           t->batches_applied);
     printf("keys checked: %" PRIu64 "\n", t->keys_checked);
-    printf("losses: %" PRIu64 ", phantoms: %" PRIu64 ", failed calls: %" PRIu64 "\n", t->losses,
-           t->phantoms, t->errors);
+    printf("losses: %" PRIu64 ", phantoms: %" PRIu64 ", torn batches: %" PRIu64
+           ", failed calls: %" PRIu64 "\n",
+           t->losses, t->phantoms, t->torn, t->errors);
 }
 
 int
