@@ -51,7 +51,6 @@
 typedef struct writer {
     write_queue_entry entry; /* first: entries are cast back to writers */
     bool has_deadline;
-    bool no_wait;                  /* lsmkv_write_options.no_wait */
     struct timespec deadline;      /* CLOCK_MONOTONIC */
     memtable_flush_ticket *ticket; /* manual flush: the rotated memtable */
 } writer;
@@ -366,7 +365,7 @@ store_make_room(lsmkv *db, writer *w, bool *wal_failed, lsmkv_error *err)
 {
     bool manual_flush = w->entry.batch == NULL;
     const struct timespec *deadline = w->has_deadline ? &w->deadline : NULL;
-    if (w->no_wait &&
+    if (w->entry.no_wait &&
         (sstable_manager_would_throttle(db->sm) || memtable_manager_would_wait(db->mm))) {
         return status_set(err, LSMKV_WOULD_BLOCK,
                           "the write would wait for a flush, a compaction or a new memtable");
@@ -468,14 +467,19 @@ store_lead(lsmkv *db, writer *leader)
 static int
 store_write(lsmkv *db, writer *w, lsmkv_error *err)
 {
-    if (w->no_wait) {
-        /* Waiting for others in the queue could mean waiting for their fsync. */
-        if (w->entry.sync || !write_queue_try_lead(&db->writers, &w->entry)) {
-            return status_set(err, LSMKV_WOULD_BLOCK,
-                              w->entry.sync ? "a sync write waits for its fsync"
-                                            : "the write would wait for the writers ahead");
+    if (w->entry.no_wait) {
+        bool leader = false;
+        if (w->entry.sync) {
+            return status_set(err, LSMKV_WOULD_BLOCK, "a sync write waits for its fsync");
         }
-        store_lead(db, w);
+        /* Writers ahead that may wait (an fsync, a stall) would hold this one up. */
+        if (!write_queue_join_no_wait(&db->writers, &w->entry, &leader)) {
+            return status_set(err, LSMKV_WOULD_BLOCK,
+                              "the write would wait for writers ahead that may block");
+        }
+        if (leader) {
+            store_lead(db, w);
+        }
     } else if (write_queue_join(&db->writers, &w->entry)) {
         store_lead(db, w);
     }
@@ -521,7 +525,7 @@ writer_init(writer *w, const lsmkv *db, const lsmkv_write_options *wo, write_bat
     lsmkv_sync_mode mode =
         wo != NULL && wo->sync != LSMKV_SYNC_DEFAULT ? wo->sync : db->options.sync;
     w->entry.sync = mode == LSMKV_SYNC_ALWAYS;
-    w->no_wait = wo != NULL && wo->no_wait;
+    w->entry.no_wait = wo != NULL && wo->no_wait;
     if (wo != NULL && wo->timeout_ms > 0) {
         w->has_deadline = true;
         deadline_in_ms(&w->deadline, wo->timeout_ms);

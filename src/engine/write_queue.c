@@ -1,5 +1,7 @@
 #include "write_queue.h"
 
+#include <assert.h>
+
 /* A group's byte budget: large enough to amortise an fsync over many writes,
  * small enough that a small write is not held up by a huge group. */
 #define GROUP_MAX_BYTES   (1u << 20)
@@ -10,6 +12,7 @@ write_queue_init(write_queue *q)
 {
     pthread_mutex_init(&q->mutex, NULL);
     q->head = q->tail = NULL;
+    q->may_block = 0;
 }
 
 void
@@ -18,19 +21,20 @@ write_queue_fini(write_queue *q)
     pthread_mutex_destroy(&q->mutex);
 }
 
-bool
-write_queue_join(write_queue *q, write_queue_entry *e)
+/* Appends e and waits for its turn. Requires mutex; returns with it released. */
+static bool
+join_locked(write_queue *q, write_queue_entry *e)
 {
     pthread_cond_init(&e->cond, NULL);
     e->done = false;
     e->next = NULL;
-    pthread_mutex_lock(&q->mutex);
     if (q->tail != NULL) {
         q->tail->next = e;
     } else {
         q->head = e;
     }
     q->tail = e;
+    q->may_block += !e->no_wait;
     while (!e->done && e != q->head) {
         pthread_cond_wait(&e->cond, &q->mutex);
     }
@@ -43,18 +47,23 @@ write_queue_join(write_queue *q, write_queue_entry *e)
 }
 
 bool
-write_queue_try_lead(write_queue *q, write_queue_entry *e)
+write_queue_join(write_queue *q, write_queue_entry *e)
 {
     pthread_mutex_lock(&q->mutex);
-    bool leader = q->head == NULL;
-    if (leader) {
-        pthread_cond_init(&e->cond, NULL);
-        e->done = false;
-        e->next = NULL;
-        q->head = q->tail = e;
+    return join_locked(q, e);
+}
+
+bool
+write_queue_join_no_wait(write_queue *q, write_queue_entry *e, bool *leader)
+{
+    assert(e->no_wait);
+    pthread_mutex_lock(&q->mutex);
+    if (q->may_block > 0) {
+        pthread_mutex_unlock(&q->mutex);
+        return false;
     }
-    pthread_mutex_unlock(&q->mutex);
-    return leader;
+    *leader = join_locked(q, e);
+    return true;
 }
 
 write_queue_entry *
@@ -89,6 +98,7 @@ write_queue_finish(write_queue *q, write_queue_entry *leader, write_queue_entry 
         if (q->head == NULL) {
             q->tail = NULL;
         }
+        q->may_block -= !e->no_wait;
         e->rc = rc;
         if (rc != LSMKV_OK) {
             e->err = *err;

@@ -18,6 +18,7 @@
 typedef struct write_queue_entry {
     write_batch *batch; /* NULL: a request that must run alone (e.g. a manual flush) */
     bool sync;          /* wants an fsync before it is acknowledged */
+    bool no_wait;       /* its writer must not wait for a flush, a stall or an fsync */
     /* Set by write_queue_finish. */
     bool done;
     int rc;
@@ -29,6 +30,7 @@ typedef struct write_queue_entry {
 typedef struct write_queue {
     pthread_mutex_t mutex; /* guards the list and every entry's done/rc/err */
     write_queue_entry *head, *tail;
+    int may_block; /* entries without no_wait in the list */
 } write_queue;
 
 void write_queue_init(write_queue *q);
@@ -43,10 +45,14 @@ void write_queue_fini(write_queue *q);
 bool write_queue_join(write_queue *q, write_queue_entry *e);
 
 /*
- * Joins only if e would lead at once (the queue is empty): returns true with
- * e the leader (as write_queue_join), false without joining otherwise.
+ * For an entry with no_wait set: joins, as write_queue_join, only a queue
+ * whose entries all have no_wait set, whose leaders never wait for a flush,
+ * a stall or an fsync (they give up instead), so waiting behind them is
+ * waiting for memory work and a write(2). Returns false without joining if
+ * an entry that may block is queued; otherwise true, with *leader as
+ * write_queue_join's result.
  */
-bool write_queue_try_lead(write_queue *q, write_queue_entry *e);
+bool write_queue_join_no_wait(write_queue *q, write_queue_entry *e, bool *leader);
 
 /*
  * The last entry of the leader's group: the writes queued behind it, up to a

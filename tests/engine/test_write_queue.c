@@ -33,22 +33,27 @@ test_first_entry_leads(void **state)
 }
 
 static void
-test_try_lead_joins_only_an_empty_queue(void **state)
+test_no_wait_entry_joins_only_behind_no_wait_entries(void **state)
 {
     (void)state;
     write_queue q;
     write_queue_init(&q);
-    write_queue_entry leader, other;
-    memset(&leader, 0, sizeof(leader));
-    memset(&other, 0, sizeof(other));
-    assert_true(write_queue_try_lead(&q, &leader));
-    /* A leader is at work: trying again would mean waiting behind it. */
-    assert_false(write_queue_try_lead(&q, &other));
-    assert_false(other.done);
-    write_queue_finish(&q, &leader, &leader, LSMKV_OK, NULL);
-    /* The queue is empty again. */
-    assert_true(write_queue_try_lead(&q, &other));
-    write_queue_finish(&q, &other, &other, LSMKV_OK, NULL);
+    write_queue_entry blocking, quick;
+    memset(&blocking, 0, sizeof(blocking));
+    memset(&quick, 0, sizeof(quick));
+    quick.no_wait = true;
+    bool leader = false;
+    /* A leader that may wait (an fsync, a stall) is at work: refused. */
+    assert_true(write_queue_join(&q, &blocking));
+    assert_false(write_queue_join_no_wait(&q, &quick, &leader));
+    assert_false(quick.done);
+    write_queue_finish(&q, &blocking, &blocking, LSMKV_OK, NULL);
+    /* An empty queue: it leads. */
+    assert_true(write_queue_join_no_wait(&q, &quick, &leader));
+    assert_true(leader);
+    write_queue_finish(&q, &quick, &quick, LSMKV_OK, NULL);
+    /* Behind no_wait entries only, it would join (here: it leads again). */
+    assert_int_equal(q.may_block, 0);
     write_queue_fini(&q);
 }
 
@@ -62,7 +67,8 @@ static void *
 follow(void *arg)
 {
     follower *f = arg;
-    f->led = write_queue_join(f->q, &f->entry);
+    bool joined = write_queue_join_no_wait(f->q, &f->entry, &f->led);
+    assert_true(joined);
     if (f->led) {
         write_queue_finish(f->q, &f->entry, &f->entry, LSMKV_OK, NULL);
     }
@@ -77,8 +83,12 @@ test_a_failed_leader_passes_leadership_on(void **state)
     write_queue_init(&q);
     write_queue_entry leader;
     memset(&leader, 0, sizeof(leader));
-    assert_true(write_queue_try_lead(&q, &leader));
+    leader.no_wait = true;
+    bool led = false;
+    assert_true(write_queue_join_no_wait(&q, &leader, &led));
+    assert_true(led);
     follower f = {.q = &q};
+    f.entry.no_wait = true; /* behind a no_wait leader, a no_wait entry may queue */
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, follow, &f), 0);
     /* Wait until the follower is queued (no timing: poll the queue's tail). */
@@ -107,7 +117,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_entry_leads),
-        cmocka_unit_test(test_try_lead_joins_only_an_empty_queue),
+        cmocka_unit_test(test_no_wait_entry_joins_only_behind_no_wait_entries),
         cmocka_unit_test(test_a_failed_leader_passes_leadership_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
