@@ -29,7 +29,8 @@
 #
 # Environment: REPEAT (default 3), CLIENTS (default 16), VALUE_SIZE (default
 # 100), NUM (keys, default 200000), REDIS_REQUESTS (per test, default
-# 200000), BATCH (keys per batch request, default 100), KEEP_LOG=1 (print
+# 200000), BATCH (keys per batch request, default 100), SERVER_ARGS (more
+# lsmkv-server flags, e.g. "--io-model callbacks"), KEEP_LOG=1 (print
 # the tools' own output too).
 set -euo pipefail
 
@@ -71,7 +72,8 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
     --dir "$work/redis" --daemonize no --logfile "$work/redis.log" &
 pids+=($!)
 wait_for redis-server "${pids[-1]}" redis-cli -h 127.0.0.1 -p "$redis_port" ping
-start_lsmkv_server "$lsmkv_url" none
+# shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
+start_lsmkv_server "$lsmkv_url" none ${SERVER_ARGS:-}
 
 echo "$(redis-server --version | cut -d' ' -f1-3) on port $redis_port; lsmkv-server $lsmkv_url (--sync none)"
 echo "$clients clients, values of $value bytes, $num keys, $repeat runs alternating;" \
