@@ -304,6 +304,31 @@ file_reader_map(file_reader *r, const uint8_t **data, lsmkv_error *err)
     return LSMKV_OK;
 }
 
+/* The most pages file_map_resident looks at: a few data blocks' worth. */
+#define RESIDENT_MAX_PAGES 64
+
+bool
+file_map_resident(const uint8_t *data, size_t len)
+{
+    if (len == 0) {
+        return true;
+    }
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t first = (uintptr_t)data & ~(page - 1);
+    uintptr_t end = ((uintptr_t)data + len + page - 1) & ~(page - 1);
+    size_t pages = (size_t)((end - first) / page);
+    unsigned char vec[RESIDENT_MAX_PAGES];
+    if (pages > RESIDENT_MAX_PAGES || mincore((void *)first, end - first, vec) != 0) {
+        return false;
+    }
+    for (size_t i = 0; i < pages; i++) {
+        if ((vec[i] & 1) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 uint64_t
 file_reader_size(const file_reader *r)
 {

@@ -150,6 +150,13 @@ int file_reader_read(file_reader *r, uint64_t offset, size_t len, uint8_t *dst, 
  */
 int file_reader_map(file_reader *r, const uint8_t **data, lsmkv_error *err);
 
+/*
+ * Whether every page of [data, data + len) inside a mapping is in memory
+ * (mincore), so that reading it takes no disk I/O. False when it cannot tell
+ * (a range of more than 64 pages, an error).
+ */
+bool file_map_resident(const uint8_t *data, size_t len);
+
 uint64_t file_reader_size(const file_reader *r);
 const char *file_reader_path(const file_reader *r);
 void file_reader_close(file_reader *r);

@@ -45,6 +45,7 @@ internal_key_compare(slice a, slice b)
 void
 lookup_result_init(lookup_result *r)
 {
+    r->memory_only = false;
     r->found = false;
     r->type = VALUE_TYPE_DELETION;
     r->sequence = 0;

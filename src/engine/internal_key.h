@@ -52,6 +52,11 @@ int internal_key_compare(slice a, slice b);
  * result (init/fini).
  */
 typedef struct lookup_result {
+    /* In: answer from memory only (lsmkv_get_no_wait); a lookup that would
+     * open a table file or read a block from disk fails with
+     * LSMKV_WOULD_BLOCK instead. Kept by lookup_result_reset. */
+    bool memory_only;
+    /* Out: the newest visible version, if any. */
     bool found;
     value_type type;
     uint64_t sequence;

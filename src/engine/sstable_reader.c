@@ -18,6 +18,7 @@
 #include "file.h"
 #include "status.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 
 struct sstable_reader {
@@ -140,11 +141,12 @@ block_ref_release(const sstable_reader *r, block_ref *ref)
  * place (verified on every use: that is cheap next to a read). Otherwise it
  * comes from the cache if it is there, or is read (or decompressed) and added
  * to the cache when fill_cache — one-pass scans such as compactions leave the
- * cache alone, so they do not push out what reads use.
+ * cache alone, so they do not push out what reads use. memory_only: a block
+ * that would have to come from disk is LSMKV_WOULD_BLOCK instead.
  */
 static int
-acquire_block(const sstable_reader *r, sstable_handle h, bool fill_cache, block_ref *ref,
-              lsmkv_error *err)
+acquire_block(const sstable_reader *r, sstable_handle h, bool fill_cache, bool memory_only,
+              block_ref *ref, lsmkv_error *err)
 {
     block_ref_release(r, ref);
     int rc = check_handle(r, h, err);
@@ -152,6 +154,11 @@ acquire_block(const sstable_reader *r, sstable_handle h, bool fill_cache, block_
         return rc;
     }
     const uint8_t *stored = r->map != NULL ? r->map + h.offset : NULL;
+    if (memory_only && stored != NULL &&
+        !file_map_resident(stored, (size_t)h.size + SSTABLE_BLOCK_TRAILER)) {
+        return status_set(err, LSMKV_WOULD_BLOCK, "%s: block at %" PRIu64 " is not in memory",
+                          r->path, h.offset);
+    }
     if (stored != NULL && stored[h.size] == SSTABLE_COMPRESSION_NONE) {
         return verify_block(r, h, stored, NULL, &ref->contents, err);
     }
@@ -161,6 +168,10 @@ acquire_block(const sstable_reader *r, sstable_handle h, bool fill_cache, block_
             ref->contents = block_cache_contents(ref->handle);
             return LSMKV_OK;
         }
+    }
+    if (memory_only && stored == NULL) {
+        return status_set(err, LSMKV_WOULD_BLOCK, "%s: block at %" PRIu64 " is not cached", r->path,
+                          h.offset);
     }
     rc = stored != NULL ? verify_block(r, h, stored, &ref->owned, &ref->contents, err)
                         : read_block(r, h, &ref->owned, NULL, err);
@@ -400,7 +411,7 @@ get_internal(sstable_reader *r, slice target, slice user_key, lookup_result *res
     }
     block_ref ref;
     block_ref_init(&ref);
-    rc = acquire_block(r, h, true, &ref, err);
+    rc = acquire_block(r, h, true, result->memory_only, &ref, err);
     block_cursor c;
     if (rc == LSMKV_OK) {
         rc = block_cursor_init(&c, ref.contents, r->path, h.offset, err);
@@ -512,7 +523,7 @@ load_data_block(table_iterator *t)
         }
         block_cursor_fini(&t->data);
         t->data_loaded = false;
-        if (acquire_block(t->reader, h, t->fill_cache, &t->block, &t->error) == LSMKV_OK &&
+        if (acquire_block(t->reader, h, t->fill_cache, false, &t->block, &t->error) == LSMKV_OK &&
             block_cursor_init(&t->data, t->block.contents, t->reader->path, h.offset, &t->error) ==
                 LSMKV_OK) {
             t->data_loaded = true;

@@ -653,21 +653,24 @@ take_value(lookup_result *result, uint8_t **value_out, size_t *value_len, bool *
     }
 }
 
-int
-lsmkv_get(lsmkv *db, const uint8_t *key, size_t key_len, uint8_t **value_out, size_t *value_len,
-          bool *found, lsmkv_error *err)
+static int
+store_get(lsmkv *db, const uint8_t *key, size_t key_len, bool memory_only, uint8_t **value_out,
+          size_t *value_len, bool *found, lsmkv_error *err)
 {
     int rc = check_key(db, key, key_len, err);
     if (rc != LSMKV_OK) {
         return rc;
     }
-    atomic_fetch_add_explicit(&db->gets, 1, memory_order_relaxed);
     lookup_result result;
     lookup_result_init(&result);
+    result.memory_only = memory_only;
     read_view view;
     store_view(db, &view);
     rc = read_view_get(&view, slice_make(key, key_len), &result, err);
     read_view_release(&view);
+    if (rc != LSMKV_WOULD_BLOCK) {
+        atomic_fetch_add_explicit(&db->gets, 1, memory_order_relaxed); /* counted once */
+    }
     if (rc == LSMKV_OK) {
         take_value(&result, value_out, value_len, found);
     } else if (rc == LSMKV_CORRUPTION) {
@@ -675,6 +678,20 @@ lsmkv_get(lsmkv *db, const uint8_t *key, size_t key_len, uint8_t **value_out, si
     }
     lookup_result_fini(&result);
     return rc;
+}
+
+int
+lsmkv_get(lsmkv *db, const uint8_t *key, size_t key_len, uint8_t **value_out, size_t *value_len,
+          bool *found, lsmkv_error *err)
+{
+    return store_get(db, key, key_len, false, value_out, value_len, found, err);
+}
+
+int
+lsmkv_get_no_wait(lsmkv *db, const uint8_t *key, size_t key_len, uint8_t **value_out,
+                  size_t *value_len, bool *found, lsmkv_error *err)
+{
+    return store_get(db, key, key_len, true, value_out, value_len, found, err);
 }
 
 int

@@ -6,6 +6,7 @@
 #include "status.h"
 #include "table_info.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -175,6 +176,28 @@ open_reader(table *t, lsmkv_error *err)
     return LSMKV_OK;
 }
 
+/* Pins the reader for one read if it is open; LSMKV_WOULD_BLOCK otherwise
+ * (opening it reads the file). */
+static int
+table_pin_if_open(table *t, sstable_reader **out, lsmkv_error *err)
+{
+    pthread_mutex_lock(&t->mutex);
+    bool open = t->reader != NULL;
+    if (open) {
+        t->pins++;
+        *out = t->reader;
+    }
+    pthread_mutex_unlock(&t->mutex);
+    if (!open) {
+        return status_set(err, LSMKV_WOULD_BLOCK, "table %" PRIu64 " is not open",
+                          table_info(t)->id);
+    }
+    atomic_store_explicit(&t->last_used,
+                          atomic_load_explicit(&t->cache->clock, memory_order_relaxed),
+                          memory_order_relaxed);
+    return LSMKV_OK;
+}
+
 /* Pins the reader (opening it if closed) for one read. */
 static int
 table_pin(table *t, sstable_reader **out, lsmkv_error *err)
@@ -255,7 +278,7 @@ table_get(table *t, slice user_key, uint64_t user_key_hash, uint64_t snapshot,
           lookup_result *result, lsmkv_error *err)
 {
     sstable_reader *reader;
-    int rc = table_pin(t, &reader, err);
+    int rc = result->memory_only ? table_pin_if_open(t, &reader, err) : table_pin(t, &reader, err);
     if (rc == LSMKV_OK) {
         rc = sstable_reader_get(reader, user_key, user_key_hash, snapshot, result, err);
         table_unpin(t);

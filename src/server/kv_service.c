@@ -133,8 +133,10 @@ kv_get(Lsmkv__V1__KV_Service *base, const Lsmkv__V1__GetRequest *in,
     uint8_t *value = NULL;
     size_t value_len = 0;
     bool found = false;
+    int (*get)(lsmkv *, const uint8_t *, size_t, uint8_t **, size_t *, bool *, lsmkv_error *) =
+        call->no_wait ? lsmkv_get_no_wait : lsmkv_get;
     if (check_key(svc, &in->key, &call->err) != LSMKV_OK ||
-        lsmkv_get(svc->db, in->key.data, in->key.len, &value, &value_len, &found, &call->err) !=
+        get(svc->db, in->key.data, in->key.len, &value, &value_len, &found, &call->err) !=
             LSMKV_OK) {
         done(NULL, data);
         return;
@@ -624,7 +626,8 @@ kv_multi_get(Lsmkv__V1__KV_Service *base, const Lsmkv__V1__MultiGetRequest *in,
 bool
 kv_service_may_try_without_waiting(const ProtobufCMethodDescriptor *method)
 {
-    return method->input == &lsmkv__v1__put_request__descriptor ||
+    return method->input == &lsmkv__v1__get_request__descriptor ||
+           method->input == &lsmkv__v1__put_request__descriptor ||
            method->input == &lsmkv__v1__delete_request__descriptor ||
            method->input == &lsmkv__v1__batch_request__descriptor;
 }

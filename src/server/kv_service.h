@@ -7,8 +7,8 @@
  * them only through the generic ProtobufCService (method lookup by name in the
  * service descriptor, then service->invoke), never by name in a switch.
  * Handlers run on the server's worker threads, since a write may wait for an
- * fsync or a stalled store; only a write called with kv_call.no_wait, which
- * fails rather than waits, may run on nng's callback threads.
+ * fsync or a stalled store; only a call with kv_call.no_wait, which fails
+ * rather than waits, may run on nng's callback threads.
  */
 #ifndef LSMKV_SERVER_KV_SERVICE_H
 #define LSMKV_SERVER_KV_SERVICE_H
@@ -47,15 +47,17 @@ typedef struct kv_service_options {
  */
 typedef struct kv_call {
     uint32_t timeout_ms; /* what is left of the caller's deadline; 0: none */
-    bool no_wait;        /* a write that would wait fails with LSMKV_WOULD_BLOCK instead,
-                            having changed nothing (lsmkv_write_options.no_wait) */
+    bool no_wait;        /* a call that would wait (for an fsync, a stall, a read from
+                            disk) fails with LSMKV_WOULD_BLOCK instead, having changed
+                            nothing (lsmkv_write_options.no_wait, lsmkv_get_no_wait) */
     lsmkv_error err;
 } kv_call;
 
 /*
- * Whether a method may be called with kv_call.no_wait: the writes (Put,
- * Delete, Batch), whose store calls can refuse to wait. Reads may read table
- * files, so they always run where blocking is allowed.
+ * Whether a method may be called with kv_call.no_wait: Get (from memory only:
+ * lsmkv_get_no_wait) and the writes Put, Delete and Batch, whose store calls
+ * refuse to wait. Scan, MultiGet, Flush, Compact and Stats always run where
+ * blocking is allowed.
  */
 bool kv_service_may_try_without_waiting(const ProtobufCMethodDescriptor *method);
 

@@ -68,11 +68,12 @@ int rpc_handle(rpc *r, const uint8_t *request, size_t len, uint64_t received_ns,
 #define RPC_WOULD_BLOCK (-1)
 
 /*
- * As rpc_handle, for a thread that must not block (an nng callback): a write
- * that can be done at once is (lsmkv_write_options.no_wait); any other
- * request, or a write that would have to wait, returns RPC_WOULD_BLOCK having
- * changed nothing and without calling reply: hand the request to rpc_handle
- * on a thread that may block. Bad input is answered at once.
+ * As rpc_handle, for a thread that must not block (an nng callback): a Get
+ * the store can answer from memory (lsmkv_get_no_wait) and a write it can
+ * take at once (lsmkv_write_options.no_wait) are handled; any other request,
+ * or one that would have to wait, returns RPC_WOULD_BLOCK having changed
+ * nothing and without calling reply: hand it to rpc_handle on a thread that
+ * may block. Bad input is answered at once.
  */
 int rpc_try_handle(rpc *r, const uint8_t *request, size_t len, uint64_t received_ns,
                    const rpc_reply *reply);

@@ -13,12 +13,14 @@
  *
  * Callbacks model: the state lives under server.mutex with the queue of
  * received requests. The receive aio's callback (on an nng task thread)
- * first offers the request to rpc_try_handle: a Put, Delete or Batch that the
- * store can take without waiting (no fsync, no stall, no memtable switch, no
- * writers ahead: lsmkv_write_options.no_wait) is answered right there, and
- * the answer goes out on the same aio, whose callback then rearms the
- * receive, as an echo server would. Anything else — reads, which may read
- * table files, and writes that would wait — is queued; a worker takes it,
+ * first offers the request to rpc_try_handle: a Get the store answers from
+ * memory (open tables, cached or resident blocks: lsmkv_get_no_wait) and a
+ * Put, Delete or Batch it can take without waiting (no fsync, no stall, no
+ * memtable switch, no writer ahead that may block: lsmkv_write_options.
+ * no_wait) are answered right there, and the answer goes out on the same
+ * aio, whose callback then rearms the receive, as an echo server would.
+ * Anything else — Scan, MultiGet, Flush, Compact, Stats, a read that needs
+ * the disk, a write that would wait — is queued; a worker takes it,
  * answers it, sends the reply on the slot's second aio and starts the slot's
  * next receive. That send aio has no callback: nng completes such an aio
  * inline, without waking a task thread just to report that a reply was

@@ -30,7 +30,7 @@ static const struct {
     {LSMKV_TIMED_OUT, "TIMED_OUT", "timed out", 4},
     {LSMKV_CLOSED, "CLOSED", "store is closed", 9},
     {LSMKV_INTERNAL, "INTERNAL", "internal error", 13},
-    {LSMKV_WOULD_BLOCK, "WOULD_BLOCK", "the write would have to wait", 14},
+    {LSMKV_WOULD_BLOCK, "WOULD_BLOCK", "would block", 14},
 };
 
 #define EXPECTED_COUNT (sizeof(expected) / sizeof(expected[0]))

@@ -1120,6 +1120,66 @@ test_no_wait_write_fails_rather_than_waits(void **state)
     expect_str(f->db, "c", "1");
 }
 
+static int
+get_no_wait(lsmkv *db, const char *key, const char *expected)
+{
+    uint8_t *value = NULL;
+    size_t len = 0;
+    bool found = false;
+    lsmkv_error err = {0};
+    int rc = lsmkv_get_no_wait(db, (const uint8_t *)key, strlen(key), &value, &len, &found, &err);
+    if (rc == LSMKV_OK) {
+        assert_int_equal(found, expected != NULL);
+        if (expected != NULL) {
+            assert_int_equal(len, strlen(expected));
+            assert_memory_equal(value, expected, len);
+        }
+        lsmkv_free(value);
+    } else {
+        assert_int_equal(rc, LSMKV_WOULD_BLOCK);
+        assert_true(strlen(err.message) > 0);
+    }
+    return rc;
+}
+
+static void
+test_get_no_wait_answers_from_memory_only(void **state)
+{
+    fixture *f = *state;
+    f->options.mmap_reads = false; /* blocks come from pread or the block cache */
+    open_db(f);
+    put_str(f->db, "m", "memtable");
+    assert_int_equal(get_no_wait(f->db, "m", "memtable"), LSMKV_OK);
+    assert_int_equal(get_no_wait(f->db, "absent", NULL), LSMKV_OK);
+    assert_int_equal(lsmkv_flush(f->db, NULL, NULL), LSMKV_OK);
+    reopen_db(f);
+    /* After a restart the table's file is not open yet: that would read the disk. */
+    assert_int_equal(get_no_wait(f->db, "m", NULL), LSMKV_WOULD_BLOCK);
+    /* A blocking get opens it and caches the block; then memory is enough. */
+    expect_str(f->db, "m", "memtable");
+    assert_int_equal(get_no_wait(f->db, "m", "memtable"), LSMKV_OK);
+    /* A key the bloom filter rules out needs no block at all. */
+    assert_int_equal(get_no_wait(f->db, "n", NULL), LSMKV_OK);
+
+    /* Without a block cache, a block not mapped is always a disk read. */
+    assert_int_equal(lsmkv_close(f->db), LSMKV_OK);
+    f->db = NULL;
+    f->options.block_cache_bytes = 0;
+    open_db(f);
+    expect_str(f->db, "m", "memtable");
+    assert_int_equal(get_no_wait(f->db, "m", NULL), LSMKV_WOULD_BLOCK);
+
+    /* Mapped, a block read once is resident in memory. */
+    assert_int_equal(lsmkv_close(f->db), LSMKV_OK);
+    f->db = NULL;
+    f->options.mmap_reads = true;
+    open_db(f);
+    expect_str(f->db, "m", "memtable");
+    assert_int_equal(get_no_wait(f->db, "m", "memtable"), LSMKV_OK);
+    lsmkv_stats stats = get_stats(f->db);
+    assert_int_equal(stats.gets, 2); /* a refused get is not counted */
+}
+
 int
 main(void)
 {
@@ -1127,6 +1187,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         T(test_put_get_delete),
         T(test_no_wait_write_fails_rather_than_waits),
+        T(test_get_no_wait_answers_from_memory_only),
         T(test_binary_keys_and_values),
         T(test_empty_value),
         T(test_one_mib_value),

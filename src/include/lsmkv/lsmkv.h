@@ -49,7 +49,7 @@ extern "C" {
     X(TIMED_OUT, 10, "timed out", 4)                                                               \
     X(CLOSED, 11, "store is closed", 9)                                                            \
     X(INTERNAL, 12, "internal error", 13)                                                          \
-    X(WOULD_BLOCK, 13, "the write would have to wait", 14)
+    X(WOULD_BLOCK, 13, "would block", 14)
 
 typedef enum lsmkv_status {
 #define LSMKV_STATUS_ENUM(name, value, message, grpc) LSMKV_##name = value,
@@ -178,8 +178,8 @@ typedef struct lsmkv_compaction_result {
     uint32_t input_tables;
     uint64_t input_bytes;
     uint64_t output_bytes;
-    uint64_t dropped_entries;  /* shadowed versions and tombstones removed */
-    lsmkv_table_list outputs;  /* empty when nothing was left or nothing to do */
+    uint64_t dropped_entries; /* shadowed versions and tombstones removed */
+    lsmkv_table_list outputs; /* empty when nothing was left or nothing to do */
 } lsmkv_compaction_result;
 
 LSMKV_API void lsmkv_compaction_result_fini(lsmkv_compaction_result *result);
@@ -191,11 +191,11 @@ LSMKV_API void lsmkv_compaction_result_fini(lsmkv_compaction_result *result);
 typedef struct lsmkv_level_stats {
     uint64_t tables;
     uint64_t bytes;
-    uint64_t target_bytes;     /* size target (0 for level 0 and the last level) */
-    uint64_t compactions;      /* compactions that wrote into this level */
-    uint64_t bytes_read;       /* by those compactions, from this level and the one above */
-    uint64_t bytes_written;    /* by those compactions, into this level */
-    uint64_t bytes_moved;      /* tables moved down into this level without rewriting */
+    uint64_t target_bytes;  /* size target (0 for level 0 and the last level) */
+    uint64_t compactions;   /* compactions that wrote into this level */
+    uint64_t bytes_read;    /* by those compactions, from this level and the one above */
+    uint64_t bytes_written; /* by those compactions, into this level */
+    uint64_t bytes_moved;   /* tables moved down into this level without rewriting */
 } lsmkv_level_stats;
 
 typedef struct lsmkv_stats {
@@ -221,8 +221,8 @@ typedef struct lsmkv_stats {
     uint64_t write_stalls;    /* write groups that had to wait for a flush or compaction */
     uint64_t stall_micros;    /* time spent in those waits */
     uint64_t pending_compaction_bytes; /* bytes over their level's target, level 0 included */
-    uint64_t corruptions; /* checksum or format failures seen by reads */
-    uint64_t open_tables;       /* tables whose file is open now */
+    uint64_t corruptions;              /* checksum or format failures seen by reads */
+    uint64_t open_tables;              /* tables whose file is open now */
     uint64_t block_cache_capacity;
     uint64_t block_cache_usage;
     uint64_t block_cache_hits;
@@ -314,6 +314,15 @@ LSMKV_API int lsmkv_multi_get(lsmkv *db, size_t count, const uint8_t *const *key
  */
 LSMKV_API int lsmkv_get(lsmkv *db, const uint8_t *key, size_t key_len, uint8_t **value_out,
                         size_t *value_len, bool *found, lsmkv_error *err);
+
+/*
+ * As lsmkv_get, from memory only, for callers on a thread that must not
+ * block (an event loop): fails with LSMKV_WOULD_BLOCK, having read nothing
+ * from disk, when the answer needs a table whose file is not open or a block
+ * that is neither in the block cache nor resident in a memory-mapped file.
+ */
+LSMKV_API int lsmkv_get_no_wait(lsmkv *db, const uint8_t *key, size_t key_len, uint8_t **value_out,
+                                size_t *value_len, bool *found, lsmkv_error *err);
 
 /* Frees memory the library handed out (values from lsmkv_get). */
 LSMKV_API void lsmkv_free(void *ptr);
