@@ -49,12 +49,17 @@ cleanup() {
 # port_open PORT: whether something accepts connections on 127.0.0.1:PORT.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# free_port [NOT]: a loopback port nothing listens on (and not NOT). A
-# server that still finds it taken refuses to start, and wait_for says so.
+# free_port [NOT]: a loopback port nothing listens on (and not NOT), below
+# the kernel's ephemeral range: a port there may be the local end of some
+# connection (other tests', the clients'), which no check here can see and
+# which makes a server's bind fail. A server that still finds its port taken
+# refuses to start, and wait_for says so.
 free_port() {
-    local port
+    local port low=32768
+    read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    [ "$low" -gt 11024 ] || low=32768
     while :; do
-        port=$((20000 + RANDOM % 40000))
+        port=$((10000 + RANDOM % (low - 10000)))
         [ "$port" != "${1:-}" ] || continue
         if ! port_open "$port"; then
             echo "$port"
