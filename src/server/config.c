@@ -365,7 +365,9 @@ static const flag flags[] = {
      "compression of SSTable blocks written from now on (default none)"},
     {"block-cache-size", "BYTES", set_block_cache_size,
      "memory for recently read blocks; 0 disables (default 8M)"},
-    {"io-model", "threads|callbacks", set_io_model, NULL},
+    {"io-model", "callbacks|threads", set_io_model,
+     "callbacks: answer Gets from memory and writes that need no wait on nng's threads, "
+     "the rest on workers (default); threads: a thread per context for every request"},
     {"version", NULL, set_version, "print the version and exit"},
     {"help", NULL, set_help, "print this help and exit"},
 };
@@ -392,7 +394,7 @@ config_defaults(config *cfg)
     cfg->data_dir = CONFIG_DEFAULT_DATA_DIR;
     cfg->max_message_bytes = CONFIG_DEFAULT_MAX_MESSAGE;
     cfg->workers = CONFIG_DEFAULT_WORKERS;
-    cfg->io_model = SERVER_IO_THREADS; /* measured the faster: server.h */
+    cfg->io_model = SERVER_IO_CALLBACKS; /* measured the faster: server.h */
 }
 
 static int

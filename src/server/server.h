@@ -4,23 +4,25 @@
  * rpc_handle (rpc.h) on one of the server's own threads.
  *
  * nng's aio callbacks run on nng's few task threads, which also move every
- * byte of every connection; a callback that waited for an fsync or a stalled
- * store would stall the whole server. So store work never runs there. Two
- * ways to arrange that, selectable (hidden flag --io-model) for measuring:
+ * byte of every connection; a callback that waited for an fsync, a stalled
+ * store or a disk read would stall the whole server. Two ways to serve
+ * (--io-model):
  *
+ *   SERVER_IO_CALLBACKS  (the default) a state machine per context: the
+ *       receive callback answers on the spot what needs no waiting — a Get
+ *       from memory (lsmkv_get_no_wait), a write the store takes at once
+ *       (lsmkv_write_options.no_wait) — and queues the rest for a pool of
+ *       worker threads; a worker handles it, sends, and starts the next
+ *       receive.
  *   SERVER_IO_THREADS    one thread per context that receives, handles and
  *       sends synchronously (nng_ctx_recv/nng_ctx_send, then nng_aio_wait).
- *       The default: measured as fast or faster (tools/loadgen).
- *   SERVER_IO_CALLBACKS  a state machine per context: the receive callback
- *       queues the request for a pool of worker threads; a worker handles it,
- *       sends, and starts the next receive.
  *
- * Both make one thread handoff per request: nng completes an aio without a
- * callback inline, waking the waiting thread directly, so the thread model's
- * sends cost no wakeup, and its per-slot locks are uncontended, while the
- * callbacks model's queue lock is shared by nng's threads and the workers. At
- * 1 and 16 clients the two are within noise of each other; at 64 clients the
- * thread model answered 20-30% more Gets with less CPU per request.
+ * A request handled by a thread of ours costs one thread handoff, which on a
+ * small VM costs about as much CPU as the request; one answered on the spot
+ * costs none, as in an echo server. Measured (tools/bench/rpc_vs_echo.sh, 2
+ * cores, 16 and 64 clients): callbacks answered 1.2-1.4x the Gets and, with
+ * --sync none, 1.2-1.3x the Puts of threads; with --sync always, whose Puts
+ * always go to a worker, its Puts were 0.85x of threads' and its Gets 1.5x.
  */
 #ifndef LSMKV_SERVER_SERVER_H
 #define LSMKV_SERVER_SERVER_H
