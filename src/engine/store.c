@@ -669,7 +669,8 @@ store_get(lsmkv *db, const uint8_t *key, size_t key_len, bool memory_only, uint8
     rc = read_view_get(&view, slice_make(key, key_len), &result, err);
     read_view_release(&view);
     if (rc != LSMKV_WOULD_BLOCK) {
-        atomic_fetch_add_explicit(&db->gets, 1, memory_order_relaxed); /* counted once */
+        /* A refused no-wait get is asked again elsewhere and counted then. */
+        atomic_fetch_add_explicit(&db->gets, 1, memory_order_relaxed);
     }
     if (rc == LSMKV_OK) {
         take_value(&result, value_out, value_len, found);
