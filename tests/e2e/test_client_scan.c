@@ -1,9 +1,11 @@
 /*
  * Scan, Batch and MultiGet through the C client against the real
- * lsmkv-server: paging through a large range whose pages are cut by a small
- * --max-message-size (every key exactly once, in order, no answer over the
- * limit), prefix and range scans over binary keys checked against a model,
- * and MultiGet answers in the order asked.
+ * lsmkv-server: paging through a million keys (written, a tenth overwritten,
+ * a thirteenth deleted, across memtables, flushes and compactions) in pages
+ * cut by a small --max-message-size (every live key exactly once, in order,
+ * with its newest value, no answer over the limit), prefix and range scans
+ * over binary keys checked against a model, and MultiGet answers in the
+ * order asked.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,9 +48,9 @@ batch_ok(lsmkv_client *c, const lsmkv_client_op *ops, size_t n)
 
 /* ---- paging through a large range ----------------------------------------------------------- */
 
-#define KEYS      100000
+#define KEYS      1000000
 #define VALUE_LEN 40
-#define PER_BATCH 400
+#define PER_BATCH 1000
 
 static size_t
 key_of(int i, char *buf)
@@ -146,7 +148,7 @@ live_keys(void)
 }
 
 static void
-test_paging_through_100k_keys_in_pages_cut_by_size(void **state)
+test_paging_through_1m_keys_in_pages_cut_by_size(void **state)
 {
     static const char *const args[] = {
         "--max-message-size", "64K", "--memtable-size", "1M", "--sync", "none", NULL};
@@ -472,7 +474,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_paging_through_100k_keys_in_pages_cut_by_size),
+        cmocka_unit_test(test_paging_through_1m_keys_in_pages_cut_by_size),
         cmocka_unit_test(test_prefix_and_range_scans_over_binary_keys_match_a_model),
         cmocka_unit_test(test_multi_get_and_batch_errors_end_to_end),
     };
