@@ -244,13 +244,20 @@ stall_until_room(memtable_manager *mm, bool for_rotation, const struct timespec 
     return rc;
 }
 
+/* Writers are slowed once the flush queue is full and the active memtable
+ * half full. Caller holds mutex. */
+static bool
+slowdown_due(memtable_manager *mm)
+{
+    return mm->queued >= mm->max_immutables &&
+           memtable_approximate_bytes(mm->active) >= mm->memtable_bytes / 2;
+}
+
 bool
 memtable_manager_would_wait(memtable_manager *mm)
 {
     pthread_mutex_lock(&mm->mutex);
-    bool wait = memtable_manager_active_is_full(mm) ||
-                (mm->queued >= mm->max_immutables &&
-                 memtable_approximate_bytes(mm->active) >= mm->memtable_bytes / 2);
+    bool wait = memtable_manager_active_is_full(mm) || slowdown_due(mm);
     pthread_mutex_unlock(&mm->mutex);
     return wait;
 }
@@ -260,9 +267,7 @@ memtable_manager_make_room(memtable_manager *mm, bool for_rotation, const struct
                            lsmkv_error *err)
 {
     pthread_mutex_lock(&mm->mutex);
-    bool slow = !for_rotation && mm->queued >= mm->max_immutables &&
-                memtable_approximate_bytes(mm->active) >= mm->memtable_bytes / 2 &&
-                !memtable_manager_active_is_full(mm);
+    bool slow = !for_rotation && slowdown_due(mm) && !memtable_manager_active_is_full(mm);
     if (slow) {
         /* Give the flush thread the CPU a little before writers must stop. */
         mm->slowdowns++;

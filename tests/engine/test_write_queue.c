@@ -52,7 +52,8 @@ test_no_wait_entry_joins_only_behind_no_wait_entries(void **state)
     assert_true(write_queue_join_no_wait(&q, &quick, &leader));
     assert_true(leader);
     write_queue_finish(&q, &quick, &quick, LSMKV_OK, NULL);
-    /* Behind no_wait entries only, it would join (here: it leads again). */
+    /* Every entry that may block has left the count (queuing behind no_wait
+     * entries: test_a_failed_leader_passes_leadership_on). */
     assert_int_equal(q.may_block, 0);
     write_queue_fini(&q);
 }
