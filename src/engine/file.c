@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #define FILE_WRITER_BUFFER_BYTES (64 * 1024)
+/* A mapped writer's first reservation; each further one doubles it. */
+#define FILE_MAP_FIRST_RESERVE (1024 * 1024)
 
 /* The hooks are set by single-threaded test code before the store runs. */
 static file_fault_fn fault_fn;
@@ -63,17 +65,21 @@ struct file_writer {
     char *path;
     uint64_t size; /* bytes appended, including those still buffered */
     buffer pending;
+    bool mapped;       /* file_writer_open_mapped: appends go through map */
+    uint8_t *map;      /* the first `reserved` bytes of the file, or NULL */
+    uint64_t reserved; /* allocated and mapped; the file's size while mapped */
 };
 
-int
-file_writer_open(const char *path, bool exclusive, file_writer **out, lsmkv_error *err)
+/* mapped: open for reading too, which a shared writable map needs. */
+static int
+open_writer(const char *path, bool exclusive, bool mapped, file_writer **out, lsmkv_error *err)
 {
     int injected = op_begin(FILE_OP_OPEN, path);
     if (injected) {
         return status_set_errno(err, injected, "create %s", path);
     }
     bool existed = file_power_loss_tracking() && access(path, F_OK) == 0;
-    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC);
+    int flags = (mapped ? O_RDWR : O_WRONLY) | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC);
     int fd = open(path, flags, 0644);
     int e = errno;
     if (fd >= 0 && file_power_loss_tracking()) {
@@ -87,8 +93,21 @@ file_writer_open(const char *path, bool exclusive, file_writer **out, lsmkv_erro
     w->fd = fd;
     w->path = xstrdup(path);
     buffer_init(&w->pending);
+    w->mapped = mapped;
     *out = w;
     return LSMKV_OK;
+}
+
+int
+file_writer_open(const char *path, bool exclusive, file_writer **out, lsmkv_error *err)
+{
+    return open_writer(path, exclusive, false, out, err);
+}
+
+int
+file_writer_open_mapped(const char *path, bool exclusive, file_writer **out, lsmkv_error *err)
+{
+    return open_writer(path, exclusive, true, out, err);
 }
 
 int
@@ -108,24 +127,31 @@ file_write_all_raw(int fd, const uint8_t *data, size_t len)
     return 0;
 }
 
+/*
+ * The hooks before a write of len bytes: the fault hook, the short-write hook
+ * (*allowed: how many bytes to really write) and the power-loss tracker, whose
+ * lock is then held until write_end. Returns 0, or the errno to fail with.
+ */
 static int
-write_fully(int fd, const char *path, const uint8_t *data, size_t len, lsmkv_error *err)
+write_begin(const char *path, size_t len, size_t *allowed, int *short_error)
 {
     int injected = fault_check(FILE_OP_WRITE, path);
     if (injected) {
-        return status_set_errno(err, injected, "write %s", path);
+        return injected;
     }
-    size_t allowed = len;
-    int short_error = 0;
+    *allowed = len;
+    *short_error = 0;
     if (short_write_fn != NULL) {
-        allowed = short_write_fn(short_write_ctx, path, len, &short_error);
-        allowed = allowed < len ? allowed : len;
+        size_t n = short_write_fn(short_write_ctx, path, len, short_error);
+        *allowed = n < len ? n : len;
     }
-    injected = file_power_loss_enter();
-    if (injected) {
-        return status_set_errno(err, injected, "write %s", path);
-    }
-    int e = file_write_all_raw(fd, data, allowed);
+    return file_power_loss_enter();
+}
+
+/* Leaves a write begun by write_begin; e: the errno of the write itself. */
+static int
+write_end(const char *path, size_t len, size_t allowed, int short_error, int e, lsmkv_error *err)
+{
     file_power_loss_leave();
     if (e != 0) {
         return status_set_errno(err, e, "write %s", path);
@@ -135,6 +161,67 @@ write_fully(int fd, const char *path, const uint8_t *data, size_t len, lsmkv_err
                                 "write %s: %zu of %zu bytes written", path, allowed, len);
     }
     return LSMKV_OK;
+}
+
+static int
+write_fully(int fd, const char *path, const uint8_t *data, size_t len, lsmkv_error *err)
+{
+    size_t allowed;
+    int short_error;
+    int e = write_begin(path, len, &allowed, &short_error);
+    if (e != 0) {
+        return status_set_errno(err, e, "write %s", path);
+    }
+    e = file_write_all_raw(fd, data, allowed);
+    return write_end(path, len, allowed, short_error, e, err);
+}
+
+/*
+ * Maps at least `needed` bytes of a mapped writer's file, allocating the
+ * blocks first (posix_fallocate): a full disk then fails here, with an error
+ * code, rather than as a SIGBUS when a page is first written. Returns an errno.
+ */
+static int
+reserve_mapped(file_writer *w, uint64_t needed)
+{
+    uint64_t reserve = w->reserved > 0 ? w->reserved : FILE_MAP_FIRST_RESERVE;
+    while (reserve < needed) {
+        reserve *= 2;
+    }
+    int e = posix_fallocate(w->fd, 0, (off_t)reserve);
+    if (e != 0) {
+        return e;
+    }
+    void *map = mmap(NULL, reserve, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0);
+    if (map == MAP_FAILED) {
+        return errno;
+    }
+    if (w->map != NULL) {
+        munmap(w->map, w->reserved);
+    }
+    w->map = map;
+    w->reserved = reserve;
+    return 0;
+}
+
+/* A mapped writer's append: a copy into the page cache, no syscall. */
+static int
+append_mapped(file_writer *w, const uint8_t *data, size_t len, lsmkv_error *err)
+{
+    size_t allowed;
+    int short_error;
+    int e = write_begin(w->path, len, &allowed, &short_error);
+    if (e != 0) {
+        return status_set_errno(err, e, "write %s", w->path);
+    }
+    if (w->size + len > w->reserved) {
+        e = reserve_mapped(w, w->size + len);
+    }
+    if (e == 0) {
+        memcpy(w->map + w->size, data, allowed);
+        w->size += allowed;
+    }
+    return write_end(w->path, len, allowed, short_error, e, err);
 }
 
 int
@@ -153,6 +240,9 @@ file_writer_flush(file_writer *w, lsmkv_error *err)
 int
 file_writer_append(file_writer *w, const void *data, size_t len, lsmkv_error *err)
 {
+    if (w->mapped) {
+        return append_mapped(w, data, len, err);
+    }
     w->size += len;
     if (w->pending.len + len <= FILE_WRITER_BUFFER_BYTES) {
         buffer_append(&w->pending, data, len);
@@ -180,16 +270,25 @@ file_writer_sync(file_writer *w, lsmkv_error *err)
     if (injected) {
         return status_set_errno(err, injected, "fsync %s", w->path);
     }
+    /* On Linux fdatasync also writes back the pages a mapped writer dirtied. */
     int e = fdatasync(w->fd) != 0 ? errno : 0;
     struct stat st;
     if (e == 0 && file_power_loss_tracking() && fstat(w->fd, &st) == 0) {
-        file_power_loss_synced(w->path, (uint64_t)st.st_size);
+        /* A mapped writer's reserved zeros are not bytes it wrote. */
+        file_power_loss_synced(w->path, w->mapped ? w->size : (uint64_t)st.st_size);
     }
     file_power_loss_leave();
     if (e != 0) {
         return status_set_errno(err, e, "fsync %s", w->path);
     }
     return LSMKV_OK;
+}
+
+void
+file_writer_start_writeback(file_writer *w, uint64_t offset, uint64_t len)
+{
+    /* Advisory: a failure here shows up at the next sync, which waits for it. */
+    (void)sync_file_range(w->fd, (off64_t)offset, (off64_t)len, SYNC_FILE_RANGE_WRITE);
 }
 
 uint64_t
@@ -205,12 +304,35 @@ file_writer_path(const file_writer *w)
 }
 
 int
+file_writer_trim(file_writer *w, lsmkv_error *err)
+{
+    if (w->map == NULL) {
+        return LSMKV_OK;
+    }
+    munmap(w->map, w->reserved);
+    w->map = NULL;
+    w->reserved = 0;
+    int injected = op_begin(FILE_OP_TRUNCATE, w->path);
+    if (injected) {
+        return status_set_errno(err, injected, "truncate %s", w->path);
+    }
+    int e = ftruncate(w->fd, (off_t)w->size) != 0 ? errno : 0;
+    file_power_loss_leave();
+    if (e != 0) {
+        return status_set_errno(err, e, "truncate %s", w->path);
+    }
+    return LSMKV_OK;
+}
+
+int
 file_writer_close(file_writer *w, lsmkv_error *err)
 {
     if (w == NULL) {
         return LSMKV_OK;
     }
     int rc = file_writer_flush(w, err);
+    int trim_rc = file_writer_trim(w, rc == LSMKV_OK ? err : NULL);
+    rc = rc != LSMKV_OK ? rc : trim_rc;
     if (close(w->fd) != 0 && rc == LSMKV_OK) {
         rc = status_set_errno(err, errno, "close %s", w->path);
     }
@@ -389,7 +511,7 @@ file_write_atomic(const char *dir, const char *name, const char *temp_name, cons
     path_join(final_path, sizeof(final_path), dir, name);
     path_join(temp_path, sizeof(temp_path), dir, temp_name);
 
-    file_writer *w;
+    file_writer *w = NULL;
     int rc = file_writer_open(temp_path, false, &w, err);
     if (rc != LSMKV_OK) {
         return rc;

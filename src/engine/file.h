@@ -112,6 +112,17 @@ typedef struct file_writer file_writer;
  */
 int file_writer_open(const char *path, bool exclusive, file_writer **out, lsmkv_error *err);
 
+/*
+ * Like file_writer_open, but appends are copied into a shared memory map of
+ * the file rather than written with write(2): no syscall per append, and a
+ * process crash still loses nothing appended (the pages belong to the OS).
+ * Blocks are allocated ahead in doubling steps (1 MiB first), so a full disk
+ * fails an append with ENOSPC rather than killing the process with SIGBUS.
+ * Until file_writer_trim or file_writer_close, the file ends in zeros past
+ * the last append: whoever reads it must take a zero tail for its end.
+ */
+int file_writer_open_mapped(const char *path, bool exclusive, file_writer **out, lsmkv_error *err);
+
 /* Buffers len bytes (large appends go straight to the OS). */
 int file_writer_append(file_writer *w, const void *data, size_t len, lsmkv_error *err);
 
@@ -121,12 +132,25 @@ int file_writer_flush(file_writer *w, lsmkv_error *err);
 /* Flushes, then fdatasync: the bytes survive power loss. */
 int file_writer_sync(file_writer *w, lsmkv_error *err);
 
+/*
+ * Starts writing [offset, offset + len) of what was appended back to disk,
+ * without waiting (sync_file_range): a later sync then has less left to do.
+ * No durability promise by itself. Bytes still buffered are not included.
+ */
+void file_writer_start_writeback(file_writer *w, uint64_t offset, uint64_t len);
+
 /* Bytes appended so far, buffered or not. */
 uint64_t file_writer_size(const file_writer *w);
 
 const char *file_writer_path(const file_writer *w);
 
-/* Flushes and closes; frees w whatever happens. NULL is a no-op. */
+/*
+ * A mapped writer: cuts off the zeros reserved past the last append (not
+ * synced; appending later reserves again). Other writers: nothing to do.
+ */
+int file_writer_trim(file_writer *w, lsmkv_error *err);
+
+/* Flushes (or trims) and closes; frees w whatever happens. NULL is a no-op. */
 int file_writer_close(file_writer *w, lsmkv_error *err);
 
 /* ---- positional reader ------------------------------------------------------ */

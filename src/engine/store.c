@@ -331,16 +331,17 @@ lsmkv_close(lsmkv *db)
 
 /*
  * Starts a new WAL segment and memtable; the full one goes to the flush queue.
- * The full segment is synced whole before the next one is created: once a
- * newer segment exists, recovery takes a bad record in an older one for damage
- * (an error), not for a torn tail, so no older segment may have an unsynced
- * tail by then. If that sync fails, the segment's tail is in doubt as after a
- * failed group write: *wal_failed is set and the store turns read-only.
+ * The full segment is sealed (its reserved tail cut off) and synced whole
+ * before the next one is created: once a newer segment exists, recovery takes
+ * a bad record or a zero tail in an older one for damage (an error), not for
+ * a torn tail, so no older segment may have an unsynced tail by then. If that
+ * fails, the segment's tail is in doubt as after a failed group write:
+ * *wal_failed is set and the store turns read-only.
  */
 static int
 store_rotate(lsmkv *db, memtable_flush_ticket **ticket, bool *wal_failed, lsmkv_error *err)
 {
-    int rc = wal_writer_sync(db->wal, err);
+    int rc = wal_writer_seal(db->wal, err);
     if (rc != LSMKV_OK) {
         *wal_failed = true;
         return rc;

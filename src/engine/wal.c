@@ -26,9 +26,17 @@
 
 /* ---- writer ----------------------------------------------------------------- */
 
+/*
+ * Every this many bytes appended, the writer starts writing them back to disk
+ * (without waiting), so that the sync sealing a full segment, which writers
+ * wait for, finds little left to write even when no write asked for a sync.
+ */
+#define WAL_WRITEBACK_BYTES (512 * 1024)
+
 struct wal_writer {
     file_writer *file;
-    bool failed; /* an append failed: the tail is undefined, refuse more I/O */
+    uint64_t written_back; /* appended bytes before this were handed to writeback */
+    bool failed;           /* an append failed: the tail is undefined, refuse more I/O */
 };
 
 /* Fsyncs the directory holding path, so a newly created entry is durable. */
@@ -55,7 +63,7 @@ int
 wal_writer_open(const char *path, wal_writer **out, lsmkv_error *err)
 {
     file_writer *file;
-    int rc = file_writer_open(path, true, &file, err);
+    int rc = file_writer_open_mapped(path, true, &file, err);
     if (rc != LSMKV_OK) {
         return rc;
     }
@@ -108,16 +116,22 @@ wal_writer_append(wal_writer *w, slice framed, lsmkv_error *err)
     if (w->failed) {
         return refuse_after_failure(w, err);
     }
-    /* Flushing right away keeps the file_writer's buffer empty between
-     * appends, so a process crash loses nothing that was appended. */
+    /* The writer is mapped, so the flush has nothing to do; it is kept so that
+     * a process crash loses nothing appended whatever kind of writer this is. */
     int rc = file_writer_append(w->file, framed.data, framed.len, err);
     if (rc == LSMKV_OK) {
         rc = file_writer_flush(w->file, err);
     }
     if (rc != LSMKV_OK) {
         w->failed = true;
+        return rc;
     }
-    return rc;
+    uint64_t size = file_writer_size(w->file);
+    if (size - w->written_back >= WAL_WRITEBACK_BYTES) {
+        file_writer_start_writeback(w->file, w->written_back, size - w->written_back);
+        w->written_back = size;
+    }
+    return LSMKV_OK;
 }
 
 int
@@ -128,6 +142,22 @@ wal_writer_sync(wal_writer *w, lsmkv_error *err)
         return refuse_after_failure(w, err);
     }
     return file_writer_sync(w->file, err);
+}
+
+int
+wal_writer_seal(wal_writer *w, lsmkv_error *err)
+{
+    if (w->failed) {
+        return refuse_after_failure(w, err);
+    }
+    int rc = file_writer_trim(w->file, err);
+    if (rc == LSMKV_OK) {
+        rc = file_writer_sync(w->file, err);
+    }
+    if (rc != LSMKV_OK) {
+        w->failed = true;
+    }
+    return rc;
 }
 
 uint64_t
@@ -142,7 +172,7 @@ wal_writer_close(wal_writer *w, bool sync, lsmkv_error *err)
     if (w == NULL) {
         return LSMKV_OK;
     }
-    int rc = sync ? wal_writer_sync(w, err) : LSMKV_OK;
+    int rc = sync ? wal_writer_seal(w, err) : LSMKV_OK;
     int close_rc = file_writer_close(w->file, rc == LSMKV_OK ? err : NULL);
     free(w);
     return rc != LSMKV_OK ? rc : close_rc;
@@ -241,6 +271,13 @@ wal_reader_next(wal_reader *r, slice *payload, lsmkv_error *detail)
         r->offset = r->pos;
         return WAL_READ_END;
     }
+    /* A record's header is never 8 zero bytes (the store logs no empty record,
+     * and an empty record's checksum is not 0), so this stops within the
+     * first few bytes of a record unless the rest of the file is zeros. */
+    if (all_zeros(slice_make(r->data.data + r->pos, left))) {
+        r->offset = r->pos;
+        return WAL_READ_UNWRITTEN;
+    }
     if (left < WAL_RECORD_HEADER) {
         return bad_record(r, detail, "record header cut short (%zu of %d bytes)", left,
                           WAL_RECORD_HEADER);
@@ -318,7 +355,7 @@ cut_torn_tail(wal_reader *r, bool is_newest, wal_replay_info *info, const logger
 
 static int
 replay_records(wal_reader *r, bool is_newest, wal_record_fn fn, void *ctx, wal_replay_info *info,
-               lsmkv_error *err)
+               bool *unwritten, lsmkv_error *err)
 {
     for (;;) {
         slice payload;
@@ -326,6 +363,15 @@ replay_records(wal_reader *r, bool is_newest, wal_record_fn fn, void *ctx, wal_r
         wal_read_result res = wal_reader_next(r, &payload, &detail);
         if (res == WAL_READ_END) {
             return LSMKV_OK;
+        }
+        if (res == WAL_READ_UNWRITTEN) {
+            *unwritten = true;
+            /* Sealed segments end at their last record (wal_writer_seal). */
+            return is_newest ? LSMKV_OK
+                             : status_set(err, LSMKV_CORRUPTION,
+                                          "%s: zeros from offset %" PRIu64
+                                          " to the end of a sealed segment",
+                                          r->path, (uint64_t)r->offset);
         }
         if (res == WAL_READ_BAD) {
             /* An older segment was synced whole: a bad record there is damage,
@@ -350,10 +396,12 @@ wal_replay(const char *path, bool is_newest, wal_record_fn fn, void *ctx, wal_re
         return rc;
     }
     wal_replay_info result = {0, 0, 0};
-    rc = replay_records(r, is_newest, fn, ctx, &result, err);
+    bool unwritten = false;
+    rc = replay_records(r, is_newest, fn, ctx, &result, &unwritten, err);
     if (rc == LSMKV_OK) {
         result.valid_bytes = r->offset;
-        if (r->offset < r->data.len) {
+        /* Reserved space never written is not a torn tail: nothing was lost. */
+        if (r->offset < r->data.len && !unwritten) {
             rc = cut_torn_tail(r, is_newest, &result, lg, err);
         }
     }

@@ -12,12 +12,18 @@
  * Durability: wal_writer_append hands bytes to the OS (a process crash loses
  * nothing appended); wal_writer_sync makes them survive power loss. The store
  * batches concurrent writers into one append and one sync (group commit).
+ * Appends are copies into a shared memory map of the segment (file.h,
+ * file_writer_open_mapped): no syscall per write. Space is reserved ahead, so
+ * the open segment ends in zeros past its last record until
+ * wal_writer_seal cuts them off.
  *
- * Recovery (wal_replay): records are replayed in order. In the newest segment
- * the first bad record is taken as a torn tail: the file is truncated there
- * and the dropped byte count is logged. In an older segment (which was synced
- * whole before the next one began) a bad record is LSMKV_CORRUPTION naming the
- * file and offset.
+ * Recovery (wal_replay): records are replayed in order. A segment whose rest
+ * is zeros ends there: in the newest segment that is space reserved and never
+ * written (a crash before the seal), not a loss. Otherwise, in the newest
+ * segment the first bad record is taken as a torn tail: the file is truncated
+ * there and the dropped byte count is logged. In an older segment (which was
+ * sealed and synced whole before the next one began) a bad record, or a zero
+ * tail, is LSMKV_CORRUPTION naming the file and offset.
  */
 #ifndef LSMKV_ENGINE_WAL_H
 #define LSMKV_ENGINE_WAL_H
@@ -55,18 +61,26 @@ int wal_writer_append(wal_writer *w, slice framed, lsmkv_error *err);
 /* fdatasync: everything appended so far survives power loss. */
 int wal_writer_sync(wal_writer *w, lsmkv_error *err);
 
+/*
+ * Ends the segment: cuts off the space reserved past its last record, then
+ * syncs it. The store seals a segment before it creates the next one, so only
+ * the newest segment can end in zeros (recovery relies on it).
+ */
+int wal_writer_seal(wal_writer *w, lsmkv_error *err);
+
 /* Bytes in the segment, header included. */
 uint64_t wal_writer_size(const wal_writer *w);
 
-/* Closes (after an fsync when sync is true) and frees w. NULL is a no-op. */
+/* Closes (sealed first when sync is true) and frees w. NULL is a no-op. */
 int wal_writer_close(wal_writer *w, bool sync, lsmkv_error *err);
 
 /* ---- reader ----------------------------------------------------------------- */
 
 typedef enum wal_read_result {
-    WAL_READ_RECORD, /* *payload holds the next record */
-    WAL_READ_END,    /* clean end of the segment */
-    WAL_READ_BAD,    /* a record that is cut short or fails its checksum */
+    WAL_READ_RECORD,    /* *payload holds the next record */
+    WAL_READ_END,       /* clean end of the segment */
+    WAL_READ_BAD,       /* a record that is cut short or fails its checksum */
+    WAL_READ_UNWRITTEN, /* the rest of the file is zeros: reserved, never written */
 } wal_read_result;
 
 typedef struct wal_reader wal_reader;

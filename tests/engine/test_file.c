@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 /* ---- helpers -------------------------------------------------------------------- */
@@ -867,6 +869,121 @@ test_short_write_writes_part_then_fails(void **state)
     free(big);
 }
 
+/* ---- mapped writer ---------------------------------------------------------------- */
+
+/* Asserts that path starts with data[0..len) and holds only zeros after it. */
+static void
+assert_contents_then_zeros(const char *path, const void *data, size_t len)
+{
+    buffer b;
+    buffer_init(&b);
+    assert_int_equal(file_read_all(path, &b, NULL), LSMKV_OK);
+    assert_true(b.len >= len);
+    assert_memory_equal(b.data, data, len);
+    for (size_t i = len; i < b.len; i++) {
+        assert_int_equal(b.data[i], 0);
+    }
+    buffer_fini(&b);
+}
+
+static void
+test_mapped_writer_appends_ahead_of_reserved_zeros(void **state)
+{
+    const char *dir = *state;
+    PATH_IN(path, dir, "mapped");
+    /* Across the first reservation (1 MiB) and the next (2 MiB). */
+    const size_t sizes[] = {16, 100, 1000000, 48000, 1, 1500000, 7};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        total += sizes[i];
+    }
+    uint8_t *expect = pattern(total, 9);
+    file_writer *w;
+    lsmkv_error err;
+    assert_int_equal(file_writer_open_mapped(path, true, &w, &err), LSMKV_OK);
+    size_t off = 0;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        assert_int_equal(file_writer_append(w, expect + off, sizes[i], &err), LSMKV_OK);
+        off += sizes[i];
+        assert_int_equal(file_writer_size(w), off);
+        /* Readers see every append at once, ahead of the reserved zeros. */
+        assert_true(test_file_size(path) >= (long long)off);
+        assert_contents_then_zeros(path, expect, off);
+    }
+    assert_int_equal(test_file_size(path), 4 << 20);
+    assert_int_equal(file_writer_sync(w, &err), LSMKV_OK);
+
+    assert_int_equal(file_writer_trim(w, &err), LSMKV_OK);
+    assert_file_contents(path, expect, total);
+    /* Appending after a trim reserves again. */
+    assert_int_equal(file_writer_append(w, "tail", 4, &err), LSMKV_OK);
+    assert_true(test_file_size(path) > (long long)total + 4);
+    assert_int_equal(file_writer_close(w, &err), LSMKV_OK); /* close trims */
+    uint8_t *with_tail = xmalloc(total + 4);
+    memcpy(with_tail, expect, total);
+    memcpy(with_tail + total, "tail", 4);
+    assert_file_contents(path, with_tail, total + 4);
+    free(with_tail);
+    free(expect);
+}
+
+/*
+ * A disk that cannot take the reservation fails the append with an error,
+ * never a SIGBUS later: a file size limit stands in for a full disk.
+ */
+static void
+test_mapped_writer_fails_append_when_space_runs_out(void **state)
+{
+    const char *dir = *state;
+    PATH_IN(path, dir, "mapped-full");
+    file_writer *w;
+    lsmkv_error err = {0};
+    assert_int_equal(file_writer_open_mapped(path, true, &w, &err), LSMKV_OK);
+    struct rlimit old;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = {.rlim_cur = 64 * 1024, .rlim_max = old.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    int rc = file_writer_append(w, "abc", 3, &err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_handler);
+    assert_int_equal(rc, LSMKV_IO_ERROR);
+    assert_message_contains(&err, path);
+    assert_message_contains(&err, strerror(EFBIG));
+    assert_int_equal(file_writer_size(w), 0);
+    /* With room again, appending works. */
+    assert_int_equal(file_writer_append(w, "abc", 3, &err), LSMKV_OK);
+    assert_int_equal(file_writer_close(w, &err), LSMKV_OK);
+    assert_file_contents(path, "abc", 3);
+}
+
+static void
+test_mapped_writer_goes_through_the_fault_hooks(void **state)
+{
+    const char *dir = *state;
+    PATH_IN(path, dir, "000002.wal");
+    file_writer *w;
+    lsmkv_error err = {0};
+    assert_int_equal(file_writer_open_mapped(path, true, &w, &err), LSMKV_OK);
+    assert_int_equal(file_writer_append(w, "0123", 4, &err), LSMKV_OK);
+
+    fault_plan plan;
+    install_fault(&plan, FILE_OP_WRITE, ENOSPC);
+    assert_int_equal(file_writer_append(w, "4567", 4, &err), LSMKV_NO_SPACE);
+    assert_message_contains(&err, path);
+    file_set_fault_hook(NULL, NULL);
+    assert_int_equal(file_writer_size(w), 4);
+
+    short_plan cut = {.allow = 2, .error = EIO};
+    file_set_short_write_hook(short_hook, &cut);
+    assert_int_equal(file_writer_append(w, "abcdef", 6, &err), LSMKV_IO_ERROR);
+    assert_message_contains(&err, "2 of 6 bytes written");
+    file_set_short_write_hook(NULL, NULL);
+    assert_int_equal(file_writer_size(w), 6); /* the part really reached the file */
+    assert_int_equal(file_writer_close(w, &err), LSMKV_OK);
+    assert_file_contents(path, "0123ab", 6);
+}
+
 #define DIR_TEST(name) cmocka_unit_test_setup_teardown(name, setup_dir, teardown_dir)
 
 static void __attribute__((noinline)) dirty_stack(void)
@@ -921,6 +1038,9 @@ main(void)
         DIR_TEST(test_fault_on_remove_and_truncate),
         DIR_TEST(test_fault_hook_filters_by_path),
         DIR_TEST(test_short_write_writes_part_then_fails),
+        DIR_TEST(test_mapped_writer_appends_ahead_of_reserved_zeros),
+        DIR_TEST(test_mapped_writer_fails_append_when_space_runs_out),
+        DIR_TEST(test_mapped_writer_goes_through_the_fault_hooks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

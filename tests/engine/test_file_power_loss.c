@@ -115,6 +115,50 @@ test_unsynced_tail_is_dropped(void **state)
     expect_contents(a, "synced", 6);
 }
 
+/* A mapped writer (file.h): what it wrote after its last sync is lost, and the
+ * space it reserved past its appends survives only as zeros. */
+static void
+test_mapped_writer_keeps_what_it_synced(void **state)
+{
+    fixture *f = *state;
+    PATH_IN(a, f, "a");
+    PATH_IN(b, f, "b");
+    file_power_loss_begin();
+    const char *paths[] = {a, b};
+    file_writer *w[2];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(file_writer_open_mapped(paths[i], true, &w[i], NULL), LSMKV_OK);
+        assert_int_equal(file_writer_append(w[i], "synced", 6, NULL), LSMKV_OK);
+        assert_int_equal(file_writer_sync(w[i], NULL), LSMKV_OK);
+        assert_int_equal(file_writer_append(w[i], " and not", 8, NULL), LSMKV_OK);
+    }
+    assert_int_equal(file_sync_dir(f->dir, NULL), LSMKV_OK);
+    cut(f, 0); /* with both still open, as a crash finds them */
+    expect_contents(a, "synced", 6);
+    file_power_loss_end();
+    file_power_loss_begin();
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(file_writer_close(w[i], NULL), LSMKV_OK);
+    }
+    /* A cut that keeps part of the unsynced tail keeps a prefix of it. */
+    assert_int_equal(file_writer_open_mapped(b, false, &w[1], NULL), LSMKV_OK);
+    assert_int_equal(file_writer_append(w[1], "synced", 6, NULL), LSMKV_OK);
+    assert_int_equal(file_writer_sync(w[1], NULL), LSMKV_OK);
+    assert_int_equal(file_writer_append(w[1], " and not", 8, NULL), LSMKV_OK);
+    cut(f, 7);
+    buffer got;
+    buffer_init(&got);
+    assert_int_equal(file_read_all(b, &got, NULL), LSMKV_OK);
+    assert_true(got.len >= 6);
+    const char *full = "synced and not";
+    for (size_t i = 0; i < got.len; i++) {
+        assert_int_equal(got.data[i], i < 14 ? (uint8_t)full[i] : 0);
+    }
+    buffer_fini(&got);
+    file_power_loss_end();
+    assert_int_equal(file_writer_close(w[1], NULL), LSMKV_OK);
+}
+
 static void
 test_file_never_synced_is_empty(void **state)
 {
@@ -461,6 +505,7 @@ main(void)
         TEST(test_changes_are_undone_newest_first),
         TEST(test_seed_keeps_the_oldest_changes),
         TEST(test_directories),
+        TEST(test_mapped_writer_keeps_what_it_synced),
         TEST(test_nothing_changes_after_the_cut),
         TEST(test_other_directories_are_left_alone),
     };

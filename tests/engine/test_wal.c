@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <inttypes.h>
 #include <string.h>
 
 /* ---- fixture: a temp dir and a captured log --------------------------------- */
@@ -189,10 +190,15 @@ test_open_writes_synced_header(void **state)
     assert_int_equal(file_read_all(f->path, &data, NULL), LSMKV_OK);
     const uint8_t expected[WAL_HEADER_BYTES] = {'L', 'S', 'M', 'K', 'V', 'W', 'A', 'L',
                                                 1,   0,   0,   0,   0,   0,   0,   0};
-    assert_int_equal(data.len, WAL_HEADER_BYTES);
+    /* The header, then the zeros reserved for records (wal.h). */
+    assert_true(data.len > WAL_HEADER_BYTES);
     assert_memory_equal(data.data, expected, WAL_HEADER_BYTES);
-    buffer_fini(&data);
+    for (size_t i = WAL_HEADER_BYTES; i < data.len; i++) {
+        assert_int_equal(data.data[i], 0);
+    }
     assert_int_equal(wal_writer_close(w, false, NULL), LSMKV_OK);
+    assert_int_equal(test_file_size(f->path), WAL_HEADER_BYTES); /* reserve cut off */
+    buffer_fini(&data);
     assert_int_equal(wal_writer_close(NULL, true, NULL), LSMKV_OK);
 }
 
@@ -255,13 +261,27 @@ test_large_and_empty_records(void **state)
         wal_frame_record(&framed, records[i]);
         assert_int_equal(framed.len, WAL_RECORD_HEADER + records[i].len);
         assert_int_equal(decode_fixed32(framed.data + 4), records[i].len);
+        /* Not even an empty record's header is zeros: the reader takes
+         * zeros for space reserved and never written. */
+        assert_true(decode_fixed32(framed.data) != 0);
         assert_int_equal(wal_writer_append(w, buffer_slice(&framed), NULL), LSMKV_OK);
     }
     assert_int_equal(wal_writer_sync(w, NULL), LSMKV_OK);
     uint64_t size = WAL_HEADER_BYTES + 4 * WAL_RECORD_HEADER + big + 1;
     assert_int_equal(wal_writer_size(w), size);
-    assert_int_equal(test_file_size(f->path), (long long)size); /* flushed without close */
+    /* Visible to a reader before the close, ahead of the reserved zeros. */
+    assert_true(test_file_size(f->path) > (long long)size);
+    wal_reader *open_r;
+    assert_int_equal(wal_reader_open(f->path, &open_r, NULL), LSMKV_OK);
+    slice seen;
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(wal_reader_next(open_r, &seen, NULL), WAL_READ_RECORD);
+    }
+    assert_int_equal(wal_reader_next(open_r, &seen, NULL), WAL_READ_UNWRITTEN);
+    assert_int_equal(wal_reader_offset(open_r), size);
+    wal_reader_close(open_r);
     assert_int_equal(wal_writer_close(w, false, NULL), LSMKV_OK);
+    assert_int_equal(test_file_size(f->path), (long long)size);
 
     wal_reader *r;
     assert_int_equal(wal_reader_open(f->path, &r, NULL), LSMKV_OK);
@@ -401,18 +421,61 @@ test_torn_tail_garbage_appended(void **state)
     assert_int_equal(info.dropped_bytes, 0);
 }
 
+/* Zeros after the last record: space the writer reserved and never wrote. */
 static void
-test_torn_tail_zeros_appended(void **state)
+test_zero_tail_ends_the_newest_segment_quietly(void **state)
 {
     fixture *f = *state;
     uint64_t offsets[11];
     write_segment(f->path, 10, offsets);
     static const uint8_t zeros[4096];
     const size_t sizes[] = {1, 7, 8, 9, 4096};
+    uint64_t size = offsets[10];
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         write_raw(f->path, zeros, sizes[i], "ab");
-        assert_tail_cut(f, 10, offsets[10], offsets[10] + sizes[i]);
+        size += sizes[i];
+        collector c;
+        wal_replay_info info;
+        int warnings = f->warnings;
+        assert_int_equal(replay(f, true, &c, &info, NULL), LSMKV_OK);
+        assert_int_equal(c.seen, 10);
+        assert_int_equal(info.valid_bytes, offsets[10]);
+        assert_int_equal(info.dropped_bytes, 0);
+        assert_int_equal(f->warnings, warnings); /* nothing was lost */
+        assert_int_equal(test_file_size(f->path), (long long)size);
     }
+}
+
+static void
+test_zero_tail_of_an_older_segment_is_corruption(void **state)
+{
+    fixture *f = *state;
+    uint64_t offsets[11];
+    write_segment(f->path, 10, offsets);
+    static const uint8_t zeros[100];
+    write_raw(f->path, zeros, sizeof(zeros), "ab");
+    collector c;
+    wal_replay_info info;
+    lsmkv_error err = {0};
+    assert_int_equal(replay(f, false, &c, &info, &err), LSMKV_CORRUPTION);
+    assert_int_equal(c.seen, 10);
+    char expected[64];
+    snprintf(expected, sizeof(expected), "zeros from offset %" PRIu64, offsets[10]);
+    assert_non_null(strstr(err.message, expected));
+    assert_non_null(strstr(err.message, f->path));
+}
+
+/* Zeros with something after them are not reserved space: a torn tail. */
+static void
+test_zeros_then_bytes_are_a_torn_tail(void **state)
+{
+    fixture *f = *state;
+    uint64_t offsets[11];
+    write_segment(f->path, 10, offsets);
+    static const uint8_t zeros[64];
+    write_raw(f->path, zeros, sizeof(zeros), "ab");
+    write_raw(f->path, "x", 1, "ab");
+    assert_tail_cut(f, 10, offsets[10], offsets[10] + sizeof(zeros) + 1);
 }
 
 /* Flips a bit in the payload of record 7 of 15. */
@@ -691,7 +754,9 @@ main(void)
         T(test_replay_missing_file_is_error),
         T(test_torn_tail_at_every_offset_of_last_record),
         T(test_torn_tail_garbage_appended),
-        T(test_torn_tail_zeros_appended),
+        T(test_zero_tail_ends_the_newest_segment_quietly),
+        T(test_zero_tail_of_an_older_segment_is_corruption),
+        T(test_zeros_then_bytes_are_a_torn_tail),
         T(test_older_segment_bad_checksum_is_corruption),
         T(test_newest_segment_bad_checksum_is_cut),
         T(test_older_segment_bad_length_is_corruption),

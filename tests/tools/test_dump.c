@@ -747,6 +747,42 @@ test_bad_record_in_older_segment(void **state)
     run_free(&r);
 }
 
+/* Zeros after the records: the reserve of a segment still open, or of the
+ * newest one after a crash; in an older segment they are damage. */
+static void
+test_reserved_zeros_in_wal_segments(void **state)
+{
+    fixture *f = *state;
+    uint64_t older = wal_number(f);
+    char path[FILENAME_PATH_MAX];
+    snprintf(path, sizeof(path), "%s", wal_path(f, older));
+    static const uint8_t zeros[4096];
+    FILE *out = fopen(path, "ab");
+    assert_non_null(out);
+    assert_int_equal(fwrite(zeros, 1, sizeof(zeros), out), sizeof(zeros));
+    fclose(out);
+    long long records_end = test_file_size(path) - (long long)sizeof(zeros);
+
+    run_result r = run_dump("verify '%s'", f->dir);
+    assert_status(&r, 0);
+    assert_contains(&r, "result: clean");
+    assert_contains(&r, "warnings: 0");
+    run_free(&r);
+    r = run_dump("wal '%s' --json", path);
+    assert_status(&r, 0);
+    assert_json(f, &r, "d[\"summary\"][\"reserved_bytes\"]", "4096");
+    run_free(&r);
+
+    write_segment(f, older + 10, 1000000); /* no longer the newest */
+    r = run_dump("verify '%s'", f->dir);
+    assert_status(&r, 1);
+    char line[160];
+    snprintf(line, sizeof(line),
+             "zeros from offset %lld to the end of a segment that is not the newest", records_end);
+    assert_contains(&r, line);
+    run_free(&r);
+}
+
 static void
 test_missing_table(void **state)
 {
@@ -985,6 +1021,7 @@ main(void)
         T(test_torn_wal_tail),
         T(test_torn_wal_header),
         T(test_bad_record_in_older_segment),
+        T(test_reserved_zeros_in_wal_segments),
         T(test_missing_table),
         T(test_orphan_files_are_warnings),
         T(test_empty_manifest),

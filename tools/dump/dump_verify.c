@@ -212,6 +212,14 @@ check_segment(verifier *v, uint64_t number, bool newest)
         status = w.issues.errors > 0 ? "damaged" : status;
         dump_issues_take(&v->issues, &w.issues);
         const char *tail = w.torn ? judge_tail(v, &w, newest) : "ok";
+        if (w.reserved_bytes > 0 && !newest) {
+            /* Segments are sealed (the reserve cut off) before the next begins. */
+            dump_issues_add(&v->issues, DUMP_ERROR,
+                            "%s: zeros from offset %" PRIu64 " to the end of a segment that is "
+                            "not the newest, so recovery fails here",
+                            path, w.valid_bytes);
+            tail = "damaged";
+        }
         status = strcmp(status, "ok") == 0 ? tail : status;
     }
     dump_out_object(v->out, NULL);

@@ -81,7 +81,9 @@ dump_wal_scan(const char *path, dump_wal_record_fn fn, void *ctx, dump_wal *w, l
             continue;
         }
         w->valid_bytes = wal_reader_offset(r);
-        if (res == WAL_READ_BAD) {
+        if (res == WAL_READ_UNWRITTEN) {
+            w->reserved_bytes = w->file_size - w->valid_bytes;
+        } else if (res == WAL_READ_BAD) {
             w->torn = true;
             snprintf(w->tail_reason, sizeof(w->tail_reason), "%s", detail.message);
         } else if (w->valid_bytes < w->file_size) {
@@ -157,6 +159,9 @@ write_summary(dump_out *out, const dump_wal *w)
         dump_out_u64(out, "max_sequence", w->max_sequence);
     }
     dump_out_u64(out, "valid_bytes", w->valid_bytes);
+    if (w->reserved_bytes > 0) {
+        dump_out_u64(out, "reserved_bytes", w->reserved_bytes);
+    }
     dump_out_end(out);
 }
 

@@ -30,8 +30,11 @@ typedef struct dump_wal {
     uint64_t deletes;
     uint64_t min_sequence; /* over every op, when ops > 0 */
     uint64_t max_sequence;
-    uint64_t valid_bytes; /* where the readable records end */
-    bool torn;            /* bytes from valid_bytes to the end do not read */
+    uint64_t valid_bytes;    /* where the readable records end */
+    bool torn;               /* bytes from valid_bytes to the end do not read */
+    uint64_t reserved_bytes; /* zeros after the records: space the writer reserved
+                                and never wrote (a segment still open, or the
+                                newest one after a crash); 0 otherwise */
     char tail_reason[512];
     dump_issues issues; /* records whose batch does not decode (errors) */
 } dump_wal;
