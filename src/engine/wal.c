@@ -347,8 +347,19 @@ cut_torn_tail(wal_reader *r, bool is_newest, wal_replay_info *info, const logger
     if (rc != LSMKV_OK) {
         return rc;
     }
-    log_warn(lg, "%s: torn tail at offset %zu: dropped %" PRIu64 " bytes (%s)", r->path, r->offset,
-             dropped, r->end == 0 ? "segment header cut short" : r->reason);
+    /* A record torn by a kill during its copy into the mapped segment is
+     * followed by the zeros reserved after it: those held nothing. */
+    size_t written_end = r->data.len;
+    while (written_end > r->offset && r->data.data[written_end - 1] == 0) {
+        written_end--;
+    }
+    char zeros[96] = "";
+    if (written_end < r->data.len) {
+        snprintf(zeros, sizeof(zeros), "; the %zu bytes after them were reserved zeros",
+                 r->data.len - written_end);
+    }
+    log_warn(lg, "%s: torn tail at offset %zu: dropped %zu bytes (%s)%s", r->path, r->offset,
+             written_end - r->offset, r->end == 0 ? "segment header cut short" : r->reason, zeros);
     info->dropped_bytes = dropped;
     return LSMKV_OK;
 }
