@@ -132,5 +132,12 @@ block_cursor_value(const block_cursor *c)
 {
     return c->value;
 }
+/* Where the current entry starts in the block: one number per entry, below
+ * the block's size. Requires valid. */
+static inline uint32_t
+block_cursor_entry_offset(const block_cursor *c)
+{
+    return c->current;
+}
 
 #endif
