@@ -60,6 +60,25 @@ mark_verified(const sstable_reader *r, uint32_t index_entry)
                              memory_order_relaxed);
 }
 
+/*
+ * Asks for a mapped block's cache lines before the search needs them. A seek
+ * into a block that is not in the CPU cache otherwise waits for one miss
+ * after another (the restart array, a restart point, each entry of the run);
+ * requested together they arrive in about the time of one. The restart array
+ * at the end is needed first, so it is asked for first.
+ */
+static void
+prefetch_block(const uint8_t *stored, size_t size)
+{
+    if (size == 0) {
+        return;
+    }
+    __builtin_prefetch(stored + size - 1);
+    for (size_t i = 0; i < size; i += 64) {
+        __builtin_prefetch(stored + i);
+    }
+}
+
 /* A handle comes from disk: it must lie inside the file, trailer included. */
 static int
 check_handle(const sstable_reader *r, sstable_handle h, lsmkv_error *err)
@@ -186,6 +205,7 @@ acquire_block(const sstable_reader *r, sstable_handle h, uint32_t index_entry, b
                           r->path, h.offset);
     }
     if (stored != NULL && block_verified(r, index_entry)) {
+        prefetch_block(stored, (size_t)h.size);
         ref->contents = slice_make(stored, (size_t)h.size); /* only raw blocks are marked */
         return LSMKV_OK;
     }
