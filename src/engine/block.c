@@ -276,6 +276,17 @@ restart_key(block_cursor *c, uint32_t i, slice *key)
 }
 
 void
+block_cursor_seek_to_restart(block_cursor *c, uint32_t i)
+{
+    assert(i < c->num_restarts);
+    c->current = c->limit;
+    c->key_len = 0; /* so cursor_take refuses an entry that shares a prefix */
+    if (c->problem == NULL) {
+        cursor_take(c, restart_offset(c, i));
+    }
+}
+
+void
 block_cursor_seek(block_cursor *c, slice target)
 {
     c->current = c->limit;

@@ -18,6 +18,7 @@
 #include "block_cache.h"
 #include "bloom.h"
 #include "compression.h"
+#include "index_search.h"
 #include "coding.h"
 #include "file.h"
 #include "status.h"
@@ -37,7 +38,8 @@ struct sstable_reader {
     sstable_footer footer;
     sstable_properties props;
     block *index;
-    buffer bloom; /* empty: no filter */
+    index_search *search; /* NULL: gets seek the index block with a cursor */
+    buffer bloom;         /* empty: no filter */
     /* With a map: bit i is set once the block named by the index entry at
      * byte i of the index has passed its checksum (a byte offset names one
      * entry, so no block count is needed). Set by any reader thread; a race
@@ -286,6 +288,9 @@ load_metadata(sstable_reader *r, lsmkv_error *err)
     if (rc == LSMKV_OK) {
         rc = check_index(r, err);
     }
+    if (rc == LSMKV_OK) {
+        r->search = index_search_new(block_contents(r->index), r->path, r->index_offset);
+    }
     if (rc == LSMKV_OK && footer.bloom.size > 0) {
         rc = read_block(r, footer.bloom, &r->bloom, NULL, err);
     }
@@ -322,6 +327,7 @@ sstable_reader_free(sstable_reader *r)
     if (r == NULL) {
         return;
     }
+    index_search_free(r->search);
     block_free(r->index);
     free((void *)r->verified);
     buffer_fini(&r->bloom);
@@ -415,7 +421,8 @@ check_index(const sstable_reader *r, lsmkv_error *err)
 /*
  * Index keys are the last key of each data block, so the first index entry
  * >= target names the only block that can hold the first entry >= target.
- * *found is false when target sorts after the whole table.
+ * *found is false when target sorts after the whole table. *index_entry
+ * receives where that entry lies in the index.
  */
 static int
 find_data_block(const sstable_reader *r, slice target, sstable_handle *h, uint32_t *index_entry,
@@ -423,16 +430,26 @@ find_data_block(const sstable_reader *r, slice target, sstable_handle *h, uint32
 {
     block_cursor c;
     int rc = block_cursor_init(&c, block_contents(r->index), r->path, r->index_offset, err);
-    if (rc == LSMKV_OK) {
+    index_search_entry e;
+    bool in_table = false;
+    if (rc == LSMKV_OK && r->search != NULL) {
+        in_table = index_search_find(r->search, &c, target, &e);
+        rc = block_cursor_status(&c, err);
+    } else if (rc == LSMKV_OK) {
         block_cursor_seek(&c, target);
         rc = block_cursor_status(&c, err);
-    }
-    *found = rc == LSMKV_OK && block_cursor_valid(&c);
-    if (*found) {
-        rc = decode_index_value(r, block_cursor_value(&c), h, err);
-        *index_entry = block_cursor_entry_offset(&c);
+        in_table = rc == LSMKV_OK && block_cursor_valid(&c);
+        if (in_table) {
+            rc = decode_index_value(r, block_cursor_value(&c), &e.handle, err);
+            e.entry_offset = block_cursor_entry_offset(&c);
+        }
     }
     block_cursor_fini(&c);
+    *found = rc == LSMKV_OK && in_table;
+    if (*found) {
+        *h = e.handle;
+        *index_entry = e.entry_offset;
+    }
     return rc;
 }
 
