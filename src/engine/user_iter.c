@@ -4,6 +4,7 @@
 #include "internal_key.h"
 #include "status.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 typedef struct user_iterator {
@@ -11,6 +12,9 @@ typedef struct user_iterator {
     iterator *internal;
     uint64_t snapshot;
     bool valid;
+    /* The entry found, while valid: read once, as a scan asks for both. */
+    slice key;
+    slice value;
     buffer skip_key; /* versions of this user key are hidden or already shown */
     buffer seek_key;
     lsmkv_error error;
@@ -40,6 +44,8 @@ user_iterator_find(user_iterator *u, bool skipping)
         skipping = true;
         if (key.type == VALUE_TYPE_VALUE) {
             u->valid = true;
+            u->key = key.user_key;
+            u->value = iterator_value(u->internal);
             return;
         }
     }
@@ -82,13 +88,13 @@ user_next(iterator *it)
 static slice
 user_key(iterator *it)
 {
-    return internal_key_user_key(iterator_key(((user_iterator *)it)->internal));
+    return ((user_iterator *)it)->key;
 }
 
 static slice
 user_value(iterator *it)
 {
-    return iterator_value(((user_iterator *)it)->internal);
+    return ((user_iterator *)it)->value;
 }
 
 static int
@@ -140,6 +146,7 @@ struct lsmkv_iterator {
 lsmkv_iterator *
 user_iterator_handle(iterator *it)
 {
+    assert(it->ops == &user_ops);
     lsmkv_iterator *handle = xmalloc(sizeof(*handle));
     handle->it = it;
     return handle;
@@ -166,22 +173,24 @@ lsmkv_iterator_seek(lsmkv_iterator *it, const uint8_t *key, size_t key_len)
     iterator_seek(it->it, slice_make(key, key_len));
 }
 
+/* The handle holds a user iterator (user_iterator_handle), so the calls of a
+ * scan's loop go straight to its functions. */
 bool
 lsmkv_iterator_valid(const lsmkv_iterator *it)
 {
-    return iterator_valid(it->it);
+    return user_valid(it->it);
 }
 
 void
 lsmkv_iterator_next(lsmkv_iterator *it)
 {
-    iterator_next(it->it);
+    user_next(it->it);
 }
 
 const uint8_t *
 lsmkv_iterator_key(const lsmkv_iterator *it, size_t *len)
 {
-    slice key = iterator_key(it->it);
+    slice key = user_key(it->it);
     *len = key.len;
     return key.data;
 }
@@ -189,7 +198,7 @@ lsmkv_iterator_key(const lsmkv_iterator *it, size_t *len)
 const uint8_t *
 lsmkv_iterator_value(const lsmkv_iterator *it, size_t *len)
 {
-    slice value = iterator_value(it->it);
+    slice value = user_value(it->it);
     *len = value.len;
     return value.data;
 }
