@@ -184,9 +184,15 @@ decode_entry(const block_cursor *c, uint32_t offset, entry *e)
 {
     const uint8_t *p = c->data + offset, *limit = c->data + c->limit;
     uint32_t value_len;
-    if ((p = get_varint32(p, limit, &e->shared)) == NULL ||
-        (p = get_varint32(p, limit, &e->unshared)) == NULL ||
-        (p = get_varint32(p, limit, &value_len)) == NULL) {
+    if (limit - p >= 3 && (p[0] | p[1] | p[2]) < 0x80) {
+        /* The usual entry: all three lengths below 128, one byte each. */
+        e->shared = p[0];
+        e->unshared = p[1];
+        value_len = p[2];
+        p += 3;
+    } else if ((p = get_varint32(p, limit, &e->shared)) == NULL ||
+               (p = get_varint32(p, limit, &e->unshared)) == NULL ||
+               (p = get_varint32(p, limit, &value_len)) == NULL) {
         return false;
     }
     if ((uint64_t)e->unshared + value_len > (uint64_t)(limit - p)) {
