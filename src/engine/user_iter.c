@@ -21,6 +21,24 @@ typedef struct user_iterator {
 } user_iterator;
 
 /*
+ * Keeps a copy of the user key just decided, to pass over its older versions.
+ * This runs once per entry of a scan: a plain copy, as the key never lies
+ * inside skip_key (what buffer_set checks for).
+ */
+static void
+remember_key(user_iterator *u, slice user_key)
+{
+    buffer_clear(&u->skip_key);
+    if (user_key.len > u->skip_key.cap) {
+        buffer_reserve(&u->skip_key, user_key.len);
+    }
+    if (user_key.len > 0) {
+        memcpy(u->skip_key.data, user_key.data, user_key.len);
+    }
+    u->skip_key.len = user_key.len;
+}
+
+/*
  * Moves `internal` to the newest visible version of the next user key that
  * is not deleted. skipping: versions of skip_key are to be passed over.
  */
@@ -40,7 +58,7 @@ user_iterator_find(user_iterator *u, bool skipping)
         if (skipping && slice_equal(key.user_key, buffer_slice(&u->skip_key))) {
             continue; /* an older version of a key already decided */
         }
-        buffer_set(&u->skip_key, key.user_key.data, key.user_key.len);
+        remember_key(u, key.user_key);
         skipping = true;
         if (key.type == VALUE_TYPE_VALUE) {
             u->valid = true;
