@@ -179,7 +179,7 @@ typedef struct entry {
     uint32_t next; /* offset of the following entry */
 } entry;
 
-static bool
+static inline bool
 decode_entry(const block_cursor *c, uint32_t offset, entry *e)
 {
     const uint8_t *p = c->data + offset, *limit = c->data + c->limit;
