@@ -47,7 +47,7 @@ shared_prefix(slice a, slice b)
 
 /*
  * Checks that restart point i is the i-th entry for every i, and that keys
- * strictly increase; *first receives the first user key and *last the last.
+ * strictly increase; *first receives the first (internal) key, *last the last.
  */
 static bool
 check_shape(block_cursor *c, buffer *first, buffer *last)
