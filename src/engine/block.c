@@ -179,14 +179,20 @@ typedef struct entry {
     uint32_t next; /* offset of the following entry */
 } entry;
 
-static bool
+static inline bool
 decode_entry(const block_cursor *c, uint32_t offset, entry *e)
 {
     const uint8_t *p = c->data + offset, *limit = c->data + c->limit;
     uint32_t value_len;
-    if ((p = get_varint32(p, limit, &e->shared)) == NULL ||
-        (p = get_varint32(p, limit, &e->unshared)) == NULL ||
-        (p = get_varint32(p, limit, &value_len)) == NULL) {
+    if (limit - p >= 3 && (p[0] | p[1] | p[2]) < 0x80) {
+        /* The usual entry: all three lengths below 128, one byte each. */
+        e->shared = p[0];
+        e->unshared = p[1];
+        value_len = p[2];
+        p += 3;
+    } else if ((p = get_varint32(p, limit, &e->shared)) == NULL ||
+               (p = get_varint32(p, limit, &e->unshared)) == NULL ||
+               (p = get_varint32(p, limit, &value_len)) == NULL) {
         return false;
     }
     if ((uint64_t)e->unshared + value_len > (uint64_t)(limit - p)) {
@@ -214,6 +220,25 @@ key_reserve(block_cursor *c, size_t need)
     c->key_cap = cap;
 }
 
+/*
+ * Copies the entry's key bytes after the shared prefix into the key. Most are
+ * a few bytes, for which a call to memcpy costs more than the copy: when 16
+ * bytes can be read at the delta (inside the entries) and written at its
+ * place (inside the key's room), a fixed 16-byte copy, which compiles to two
+ * moves, does it; the bytes past the delta are overwritten or unused.
+ */
+static inline void
+copy_key_delta(block_cursor *c, const entry *e)
+{
+    enum { SHORT = 16 };
+    if (e->unshared <= SHORT && (size_t)(c->data + c->limit - e->delta) >= SHORT &&
+        c->key_cap - e->shared >= SHORT) {
+        memcpy(c->key + e->shared, e->delta, SHORT);
+    } else {
+        memcpy(c->key + e->shared, e->delta, e->unshared);
+    }
+}
+
 /* Makes the entry at offset current; its shared prefix comes from the key held now. */
 static bool
 cursor_take(block_cursor *c, uint32_t offset)
@@ -225,7 +250,7 @@ cursor_take(block_cursor *c, uint32_t offset)
         return false;
     }
     key_reserve(c, (size_t)e.shared + e.unshared);
-    memcpy(c->key + e.shared, e.delta, e.unshared);
+    copy_key_delta(c, &e);
     c->key_len = (size_t)e.shared + e.unshared;
     c->value = e.value;
     c->current = offset;
@@ -273,6 +298,17 @@ restart_key(block_cursor *c, uint32_t i, slice *key)
     }
     *key = slice_make(e.delta, e.unshared);
     return true;
+}
+
+void
+block_cursor_seek_to_restart(block_cursor *c, uint32_t i)
+{
+    assert(i < c->num_restarts);
+    c->current = c->limit;
+    c->key_len = 0; /* so cursor_take refuses an entry that shares a prefix */
+    if (c->problem == NULL) {
+        cursor_take(c, restart_offset(c, i));
+    }
 }
 
 void

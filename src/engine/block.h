@@ -111,6 +111,11 @@ void block_cursor_fini(block_cursor *c);
 void block_cursor_seek_to_first(block_cursor *c);
 /* Positions at the first entry whose key is >= target. */
 void block_cursor_seek(block_cursor *c, slice target);
+/*
+ * Positions at restart point i (< block_cursor_restart_count), whose entry
+ * stores its key whole; not valid, with a problem, if that entry is malformed.
+ */
+void block_cursor_seek_to_restart(block_cursor *c, uint32_t i);
 /* Requires valid. */
 void block_cursor_next(block_cursor *c);
 /* LSMKV_OK, or LSMKV_CORRUPTION (message in err) if a malformed entry stopped it. */
@@ -120,6 +125,11 @@ static inline bool
 block_cursor_valid(const block_cursor *c)
 {
     return c->current < c->limit;
+}
+static inline uint32_t
+block_cursor_restart_count(const block_cursor *c)
+{
+    return c->num_restarts;
 }
 /* Valid until the cursor moves. */
 static inline slice
@@ -131,6 +141,13 @@ static inline slice
 block_cursor_value(const block_cursor *c)
 {
     return c->value;
+}
+/* Where the current entry starts in the block: one number per entry, below
+ * the block's size. Requires valid. */
+static inline uint32_t
+block_cursor_entry_offset(const block_cursor *c)
+{
+    return c->current;
 }
 
 #endif

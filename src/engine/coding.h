@@ -26,24 +26,24 @@ encode_fixed64(uint8_t *dst, uint64_t v)
     }
 }
 
+/*
+ * Written as one expression of the bytes in order, which compilers turn into
+ * a single load (GCC does not for the loop form): these run for every key
+ * compared (internal key trailers) and every restart point probed.
+ */
 static inline uint32_t
 decode_fixed32(const uint8_t *src)
 {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) {
-        v = (v << 8) | src[i];
-    }
-    return v;
+    return (uint32_t)src[0] | (uint32_t)src[1] << 8 | (uint32_t)src[2] << 16 |
+           (uint32_t)src[3] << 24;
 }
 
 static inline uint64_t
 decode_fixed64(const uint8_t *src)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) {
-        v = (v << 8) | src[i];
-    }
-    return v;
+    return (uint64_t)src[0] | (uint64_t)src[1] << 8 | (uint64_t)src[2] << 16 |
+           (uint64_t)src[3] << 24 | (uint64_t)src[4] << 32 | (uint64_t)src[5] << 40 |
+           (uint64_t)src[6] << 48 | (uint64_t)src[7] << 56;
 }
 
 static inline void

@@ -9,7 +9,10 @@
 #include "buffer.h"
 #include "internal_key.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+
+#define NO_CHILD SIZE_MAX
 
 typedef struct merge_iterator {
     iterator base;
@@ -18,6 +21,9 @@ typedef struct merge_iterator {
     size_t count;
     size_t *heap; /* child indices; heap[0] is the smallest current key */
     size_t heap_len;
+    /* The smaller of heap[1] and heap[2], or NO_CHILD if not known: valid
+     * while the heap below its top stays as it is. */
+    size_t runner_up;
     lsmkv_error error;
 } merge_iterator;
 
@@ -31,6 +37,7 @@ child_less(merge_iterator *m, size_t a, size_t b)
 static void
 heap_sift_down(merge_iterator *m, size_t i)
 {
+    m->runner_up = NO_CHILD;
     for (;;) {
         size_t smallest = i, l = 2 * i + 1, r = 2 * i + 2;
         if (l < m->heap_len && child_less(m, m->heap[l], m->heap[smallest])) {
@@ -66,6 +73,7 @@ child_check(merge_iterator *m, size_t child)
 static void
 heap_rebuild(merge_iterator *m)
 {
+    m->runner_up = NO_CHILD;
     m->heap_len = 0;
     for (size_t i = 0; i < m->count; i++) {
         if (child_check(m, i)) {
@@ -104,6 +112,17 @@ merge_seek(iterator *it, slice target)
     heap_rebuild(m);
 }
 
+/* Requires heap_len >= 2. */
+static size_t
+runner_up(merge_iterator *m)
+{
+    if (m->runner_up == NO_CHILD) {
+        bool left = m->heap_len == 2 || child_less(m, m->heap[1], m->heap[2]);
+        m->runner_up = left ? m->heap[1] : m->heap[2];
+    }
+    return m->runner_up;
+}
+
 static void
 merge_next(iterator *it)
 {
@@ -112,6 +131,11 @@ merge_next(iterator *it)
     iterator_next(m->children[top]);
     if (!child_check(m, top)) {
         m->heap[0] = m->heap[--m->heap_len];
+    } else if (m->heap_len < 2 || child_less(m, top, runner_up(m))) {
+        /* The child on top usually stays there for a run of entries: one
+         * comparison with the smallest below it, whose place did not move,
+         * says so without a sift. */
+        return;
     }
     if (m->heap_len > 0) {
         heap_sift_down(m, 0);

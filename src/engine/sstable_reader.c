@@ -7,6 +7,10 @@
  * lock. Data blocks are read with one pread each into memory owned by the
  * caller's stack frame or iterator and verified on every read: a damaged
  * block fails only the reads that need it.
+ *
+ * A mapped block is used in place and verified the first time the reader
+ * uses it, then trusted, as a cached block is: hashing a whole block for
+ * every get would otherwise cost more than the rest of the lookup.
  */
 #include "sstable_reader.h"
 
@@ -14,11 +18,13 @@
 #include "block_cache.h"
 #include "bloom.h"
 #include "compression.h"
+#include "index_search.h"
 #include "coding.h"
 #include "file.h"
 #include "status.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 struct sstable_reader {
@@ -32,8 +38,48 @@ struct sstable_reader {
     sstable_footer footer;
     sstable_properties props;
     block *index;
-    buffer bloom; /* empty: no filter */
+    index_search *search; /* NULL: gets seek the index block with a cursor */
+    buffer bloom;         /* empty: no filter */
+    /* With a map: bit i is set once the block named by the index entry at
+     * byte i of the index has passed its checksum (a byte offset names one
+     * entry, so no block count is needed). Set by any reader thread; a race
+     * only verifies a block twice. */
+    _Atomic uint8_t *verified;
 };
+
+static bool
+block_verified(const sstable_reader *r, uint32_t index_entry)
+{
+    return (atomic_load_explicit(&r->verified[index_entry / 8], memory_order_relaxed) >>
+            (index_entry % 8)) &
+           1;
+}
+
+static void
+mark_verified(const sstable_reader *r, uint32_t index_entry)
+{
+    atomic_fetch_or_explicit(&r->verified[index_entry / 8], (uint8_t)(1u << (index_entry % 8)),
+                             memory_order_relaxed);
+}
+
+/*
+ * Asks for a mapped block's cache lines before the search needs them. A seek
+ * into a block that is not in the CPU cache otherwise waits for one miss
+ * after another (the restart array, a restart point, each entry of the run);
+ * requested together they arrive in about the time of one. The restart array
+ * at the end is needed first, so it is asked for first.
+ */
+static void
+prefetch_block(const uint8_t *stored, size_t size)
+{
+    if (size == 0) {
+        return;
+    }
+    __builtin_prefetch(stored + size - 1);
+    for (size_t i = 0; i < size; i += 64) {
+        __builtin_prefetch(stored + i);
+    }
+}
 
 /* A handle comes from disk: it must lie inside the file, trailer included. */
 static int
@@ -137,16 +183,17 @@ block_ref_release(const sstable_reader *r, block_ref *ref)
 }
 
 /*
- * The data block at h. From a memory map an uncompressed block is used in
- * place (verified on every use: that is cheap next to a read). Otherwise it
- * comes from the cache if it is there, or is read (or decompressed) and added
- * to the cache when fill_cache — one-pass scans such as compactions leave the
- * cache alone, so they do not push out what reads use. memory_only: a block
- * that would have to come from disk is LSMKV_WOULD_BLOCK instead.
+ * The data block at h, named by the index entry at byte index_entry of the
+ * index. From a memory map an uncompressed block is used in place (verified
+ * on its first use). Otherwise it comes from the cache if it is there, or is
+ * read (or decompressed) and added to the cache when fill_cache — one-pass
+ * scans such as compactions leave the cache alone, so they do not push out
+ * what reads use. memory_only: a block that would have to come from disk is
+ * LSMKV_WOULD_BLOCK instead.
  */
 static int
-acquire_block(const sstable_reader *r, sstable_handle h, bool fill_cache, bool memory_only,
-              block_ref *ref, lsmkv_error *err)
+acquire_block(const sstable_reader *r, sstable_handle h, uint32_t index_entry, bool fill_cache,
+              bool memory_only, block_ref *ref, lsmkv_error *err)
 {
     block_ref_release(r, ref);
     int rc = check_handle(r, h, err);
@@ -159,8 +206,17 @@ acquire_block(const sstable_reader *r, sstable_handle h, bool fill_cache, bool m
         return status_set(err, LSMKV_WOULD_BLOCK, "%s: block at %" PRIu64 " is not in memory",
                           r->path, h.offset);
     }
+    if (stored != NULL && block_verified(r, index_entry)) {
+        prefetch_block(stored, (size_t)h.size);
+        ref->contents = slice_make(stored, (size_t)h.size); /* only raw blocks are marked */
+        return LSMKV_OK;
+    }
     if (stored != NULL && stored[h.size] == SSTABLE_COMPRESSION_NONE) {
-        return verify_block(r, h, stored, NULL, &ref->contents, err);
+        rc = verify_block(r, h, stored, NULL, &ref->contents, err);
+        if (rc == LSMKV_OK) {
+            mark_verified(r, index_entry);
+        }
+        return rc;
     }
     if (r->cache != NULL) {
         ref->handle = block_cache_lookup(r->cache, r->file_number, h.offset);
@@ -232,6 +288,9 @@ load_metadata(sstable_reader *r, lsmkv_error *err)
     if (rc == LSMKV_OK) {
         rc = check_index(r, err);
     }
+    if (rc == LSMKV_OK) {
+        r->search = index_search_new(block_contents(r->index), r->path, r->index_offset);
+    }
     if (rc == LSMKV_OK && footer.bloom.size > 0) {
         rc = read_block(r, footer.bloom, &r->bloom, NULL, err);
     }
@@ -268,7 +327,9 @@ sstable_reader_free(sstable_reader *r)
     if (r == NULL) {
         return;
     }
+    index_search_free(r->search);
     block_free(r->index);
+    free((void *)r->verified);
     buffer_fini(&r->bloom);
     sstable_properties_fini(&r->props);
     file_reader_close(r->file);
@@ -278,7 +339,12 @@ sstable_reader_free(sstable_reader *r)
 int
 sstable_reader_map(sstable_reader *r, lsmkv_error *err)
 {
-    return file_reader_map(r->file, &r->map, err);
+    int rc = file_reader_map(r->file, &r->map, err);
+    if (rc == LSMKV_OK) {
+        size_t index_bytes = block_size(r->index);
+        r->verified = xcalloc(index_bytes / 8 + 1, sizeof(*r->verified));
+    }
+    return rc;
 }
 
 void
@@ -355,23 +421,35 @@ check_index(const sstable_reader *r, lsmkv_error *err)
 /*
  * Index keys are the last key of each data block, so the first index entry
  * >= target names the only block that can hold the first entry >= target.
- * *found is false when target sorts after the whole table.
+ * *found is false when target sorts after the whole table. *index_entry
+ * receives where that entry lies in the index.
  */
 static int
-find_data_block(const sstable_reader *r, slice target, sstable_handle *h, bool *found,
-                lsmkv_error *err)
+find_data_block(const sstable_reader *r, slice target, sstable_handle *h, uint32_t *index_entry,
+                bool *found, lsmkv_error *err)
 {
     block_cursor c;
     int rc = block_cursor_init(&c, block_contents(r->index), r->path, r->index_offset, err);
-    if (rc == LSMKV_OK) {
+    index_search_entry e;
+    bool in_table = false;
+    if (rc == LSMKV_OK && r->search != NULL) {
+        in_table = index_search_find(r->search, &c, target, &e);
+        rc = block_cursor_status(&c, err);
+    } else if (rc == LSMKV_OK) {
         block_cursor_seek(&c, target);
         rc = block_cursor_status(&c, err);
-    }
-    *found = rc == LSMKV_OK && block_cursor_valid(&c);
-    if (*found) {
-        rc = decode_index_value(r, block_cursor_value(&c), h, err);
+        in_table = rc == LSMKV_OK && block_cursor_valid(&c);
+        if (in_table) {
+            rc = decode_index_value(r, block_cursor_value(&c), &e.handle, err);
+            e.entry_offset = block_cursor_entry_offset(&c);
+        }
     }
     block_cursor_fini(&c);
+    *found = rc == LSMKV_OK && in_table;
+    if (*found) {
+        *h = e.handle;
+        *index_entry = e.entry_offset;
+    }
     return rc;
 }
 
@@ -401,8 +479,9 @@ get_internal(sstable_reader *r, slice target, slice user_key, lookup_result *res
              lsmkv_error *err)
 {
     sstable_handle h;
+    uint32_t index_entry;
     bool found;
-    int rc = find_data_block(r, target, &h, &found, err);
+    int rc = find_data_block(r, target, &h, &index_entry, &found, err);
     if (rc != LSMKV_OK || !found) {
         if (rc == LSMKV_OK) {
             lookup_result_reset(result);
@@ -411,7 +490,7 @@ get_internal(sstable_reader *r, slice target, slice user_key, lookup_result *res
     }
     block_ref ref;
     block_ref_init(&ref);
-    rc = acquire_block(r, h, true, result->memory_only, &ref, err);
+    rc = acquire_block(r, h, index_entry, true, result->memory_only, &ref, err);
     block_cursor c;
     if (rc == LSMKV_OK) {
         rc = block_cursor_init(&c, ref.contents, r->path, h.offset, err);
@@ -523,7 +602,8 @@ load_data_block(table_iterator *t)
         }
         block_cursor_fini(&t->data);
         t->data_loaded = false;
-        if (acquire_block(t->reader, h, t->fill_cache, false, &t->block, &t->error) == LSMKV_OK &&
+        if (acquire_block(t->reader, h, block_cursor_entry_offset(&t->index), t->fill_cache, false,
+                          &t->block, &t->error) == LSMKV_OK &&
             block_cursor_init(&t->data, t->block.contents, t->reader->path, h.offset, &t->error) ==
                 LSMKV_OK) {
             t->data_loaded = true;

@@ -30,9 +30,11 @@ void sstable_reader_set_cache(sstable_reader *r, block_cache *cache, uint64_t fi
 
 /*
  * Reads data blocks from a memory map of the file from now on: no syscall
- * and no copy per block (an uncompressed block is used where it lies), but an
- * I/O error, or the file shrinking under the store, then ends the process
- * with SIGBUS instead of returning an error. Call before the reader is shared.
+ * and no copy per block (an uncompressed block is used where it lies, its
+ * checksum verified on its first use and trusted after, as a cached block
+ * is), but an I/O error, or the file shrinking under the store, then ends
+ * the process with SIGBUS instead of returning an error. Call before the
+ * reader is shared.
  */
 int sstable_reader_map(sstable_reader *r, lsmkv_error *err);
 

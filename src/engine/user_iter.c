@@ -4,6 +4,7 @@
 #include "internal_key.h"
 #include "status.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 typedef struct user_iterator {
@@ -11,10 +12,31 @@ typedef struct user_iterator {
     iterator *internal;
     uint64_t snapshot;
     bool valid;
+    /* The entry found, while valid: read once, as a scan asks for both. */
+    slice key;
+    slice value;
     buffer skip_key; /* versions of this user key are hidden or already shown */
     buffer seek_key;
     lsmkv_error error;
 } user_iterator;
+
+/*
+ * Keeps a copy of the user key just decided, to pass over its older versions.
+ * This runs once per entry of a scan: a plain copy, as the key never lies
+ * inside skip_key (what buffer_set checks for).
+ */
+static void
+remember_key(user_iterator *u, slice user_key)
+{
+    buffer_clear(&u->skip_key);
+    if (user_key.len > u->skip_key.cap) {
+        buffer_reserve(&u->skip_key, user_key.len);
+    }
+    if (user_key.len > 0) {
+        memcpy(u->skip_key.data, user_key.data, user_key.len);
+    }
+    u->skip_key.len = user_key.len;
+}
 
 /*
  * Moves `internal` to the newest visible version of the next user key that
@@ -36,10 +58,12 @@ user_iterator_find(user_iterator *u, bool skipping)
         if (skipping && slice_equal(key.user_key, buffer_slice(&u->skip_key))) {
             continue; /* an older version of a key already decided */
         }
-        buffer_set(&u->skip_key, key.user_key.data, key.user_key.len);
+        remember_key(u, key.user_key);
         skipping = true;
         if (key.type == VALUE_TYPE_VALUE) {
             u->valid = true;
+            u->key = key.user_key;
+            u->value = iterator_value(u->internal);
             return;
         }
     }
@@ -82,13 +106,13 @@ user_next(iterator *it)
 static slice
 user_key(iterator *it)
 {
-    return internal_key_user_key(iterator_key(((user_iterator *)it)->internal));
+    return ((user_iterator *)it)->key;
 }
 
 static slice
 user_value(iterator *it)
 {
-    return iterator_value(((user_iterator *)it)->internal);
+    return ((user_iterator *)it)->value;
 }
 
 static int
@@ -140,6 +164,7 @@ struct lsmkv_iterator {
 lsmkv_iterator *
 user_iterator_handle(iterator *it)
 {
+    assert(it->ops == &user_ops);
     lsmkv_iterator *handle = xmalloc(sizeof(*handle));
     handle->it = it;
     return handle;
@@ -166,22 +191,24 @@ lsmkv_iterator_seek(lsmkv_iterator *it, const uint8_t *key, size_t key_len)
     iterator_seek(it->it, slice_make(key, key_len));
 }
 
+/* The handle holds a user iterator (user_iterator_handle), so the calls of a
+ * scan's loop go straight to its functions. */
 bool
 lsmkv_iterator_valid(const lsmkv_iterator *it)
 {
-    return iterator_valid(it->it);
+    return user_valid(it->it);
 }
 
 void
 lsmkv_iterator_next(lsmkv_iterator *it)
 {
-    iterator_next(it->it);
+    user_next(it->it);
 }
 
 const uint8_t *
 lsmkv_iterator_key(const lsmkv_iterator *it, size_t *len)
 {
-    slice key = iterator_key(it->it);
+    slice key = user_key(it->it);
     *len = key.len;
     return key.data;
 }
@@ -189,7 +216,7 @@ lsmkv_iterator_key(const lsmkv_iterator *it, size_t *len)
 const uint8_t *
 lsmkv_iterator_value(const lsmkv_iterator *it, size_t *len)
 {
-    slice value = iterator_value(it->it);
+    slice value = user_value(it->it);
     *len = value.len;
     return value.data;
 }

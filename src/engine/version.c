@@ -204,6 +204,10 @@ typedef struct level_iterator {
     int level;
     size_t index;      /* of the current table within the level */
     iterator *current; /* NULL past the last table */
+    /* current's validity and key, kept after every move: the merge above
+     * asks for both after each step, and this saves it a call through. */
+    bool valid;
+    slice key;
     lsmkv_error error;
 } level_iterator;
 
@@ -222,6 +226,7 @@ level_open_table(level_iterator *li, size_t index)
 static void
 level_skip_exhausted(level_iterator *li)
 {
+    li->valid = false;
     while (li->current != NULL && !iterator_valid(li->current)) {
         if (iterator_status(li->current, &li->error) != LSMKV_OK) {
             return;
@@ -231,13 +236,16 @@ level_skip_exhausted(level_iterator *li)
             iterator_seek_to_first(li->current);
         }
     }
+    li->valid = li->error.code == LSMKV_OK && li->current != NULL;
+    if (li->valid) {
+        li->key = iterator_key(li->current);
+    }
 }
 
 static bool
 level_valid(iterator *it)
 {
-    level_iterator *li = (level_iterator *)it;
-    return li->error.code == LSMKV_OK && li->current != NULL && iterator_valid(li->current);
+    return ((level_iterator *)it)->valid;
 }
 
 static void
@@ -284,7 +292,7 @@ level_next(iterator *it)
 static slice
 level_key(iterator *it)
 {
-    return iterator_key(((level_iterator *)it)->current);
+    return ((level_iterator *)it)->key;
 }
 
 static slice
