@@ -7,7 +7,10 @@
 #include "status.h"
 #include "table_info.h"
 
+#include <assert.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* The state of one compaction_write call. */
 typedef struct compaction {
@@ -155,6 +158,31 @@ compaction_cleanup(compaction *c)
     }
 }
 
+/* Positions input on its first entry whose user key is after *after (all: NULL). */
+static void
+compaction_seek_start(iterator *input, const slice *after)
+{
+    if (after == NULL) {
+        iterator_seek_to_first(input);
+        return;
+    }
+    buffer target;
+    buffer_init(&target);
+    internal_key_append(&target, *after, SEQUENCE_MAX, VALUE_TYPE_FOR_SEEK);
+    iterator_seek(input, buffer_slice(&target));
+    buffer_fini(&target);
+    while (iterator_valid(input) &&
+           slice_equal(internal_key_user_key(iterator_key(input)), *after)) {
+        iterator_next(input);
+    }
+}
+
+static bool
+compaction_past_end(iterator *input, const slice *upto)
+{
+    return upto != NULL && slice_compare(internal_key_user_key(iterator_key(input)), *upto) > 0;
+}
+
 int
 compaction_write(iterator *input, const compaction_options *options, lsmkv_table_list *outputs,
                  compaction_stats *stats, lsmkv_error *err)
@@ -162,7 +190,8 @@ compaction_write(iterator *input, const compaction_options *options, lsmkv_table
     compaction c = {.options = options, .outputs = outputs, .first_output = outputs->count};
     buffer_init(&c.current_key);
     int rc = LSMKV_OK;
-    for (iterator_seek_to_first(input); rc == LSMKV_OK && iterator_valid(input);
+    for (compaction_seek_start(input, options->after);
+         rc == LSMKV_OK && iterator_valid(input) && !compaction_past_end(input, options->upto);
          iterator_next(input)) {
         rc = compaction_add(&c, iterator_key(input), iterator_value(input), err);
         if (rc == LSMKV_OK && options->cancelled != NULL && c.stats.entries_in % 1024 == 0 &&
@@ -214,6 +243,144 @@ plan_key_exists_below(void *ctx, slice user_key)
     return version_key_exists_below(p->plan->base, p->plan->output_level, user_key);
 }
 
+/* Input bytes of the plan's tables that lie at or below user key k, estimated:
+ * a table that straddles k counts half. */
+static uint64_t
+bytes_upto(const compaction_plan *plan, slice k)
+{
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < plan->input_count; i++) {
+        const lsmkv_table_info *t = table_info(plan->inputs[i]);
+        if (slice_compare(table_info_max_key(t), k) <= 0) {
+            bytes += t->size_bytes;
+        } else if (slice_compare(table_info_min_key(t), k) <= 0) {
+            bytes += t->size_bytes / 2;
+        }
+    }
+    return bytes;
+}
+
+/*
+ * The input tables' largest key that splits the plan's input nearest to two
+ * equal halves (the first half takes user keys <= it), copied into split;
+ * false if no table boundary splits it.
+ */
+static bool
+choose_split_key(const compaction_plan *plan, uint64_t total, buffer *split)
+{
+    slice last = slice_make(NULL, 0);
+    for (size_t i = 0; i < plan->input_count; i++) {
+        slice max = table_info_max_key(table_info(plan->inputs[i]));
+        if (last.data == NULL || slice_compare(max, last) > 0) {
+            last = max;
+        }
+    }
+    uint64_t best_distance = UINT64_MAX;
+    for (size_t i = 0; i < plan->input_count; i++) {
+        slice k = table_info_max_key(table_info(plan->inputs[i]));
+        if (slice_compare(k, last) == 0) {
+            continue; /* nothing would be left for the second half */
+        }
+        uint64_t below = bytes_upto(plan, k);
+        uint64_t distance = below > total / 2 ? below - total / 2 : total / 2 - below;
+        if (distance < best_distance) {
+            best_distance = distance;
+            buffer_set(split, k.data, k.len);
+        }
+    }
+    return best_distance != UINT64_MAX;
+}
+
+/* One key range of a plan, merged by compaction_write (on its own thread). */
+typedef struct plan_part {
+    const compaction_plan *plan;
+    compaction_options options;
+    lsmkv_table_list outputs;
+    compaction_stats stats;
+    int rc;
+    lsmkv_error err;
+} plan_part;
+
+static void *
+plan_part_run(void *arg)
+{
+    plan_part *part = arg;
+    const compaction_plan *plan = part->plan;
+    iterator **children = xcalloc(plan->input_count + 1, sizeof(*children));
+    for (size_t i = 0; i < plan->input_count; i++) {
+        children[i] = table_iterator_new(plan->inputs[i], true);
+    }
+    iterator *merged = merge_iterator_new(children, plan->input_count);
+    part->rc = compaction_write(merged, &part->options, &part->outputs, &part->stats, &part->err);
+    iterator_free(merged);
+    free(children);
+    return NULL;
+}
+
+/* Removes the files of a part whose sibling failed. */
+static void
+plan_part_discard(plan_part *part)
+{
+    char path[FILENAME_PATH_MAX];
+    for (size_t i = 0; i < part->outputs.count; i++) {
+        filename_table(path, part->options.dir, part->outputs.tables[i].id);
+        file_remove(path, NULL);
+    }
+}
+
+/* Runs the parts (in key order) at once, the first on this thread. */
+static void
+plan_parts_run(plan_part *parts, size_t count)
+{
+    pthread_t threads[2];
+    bool started[2] = {false, false};
+    assert(count <= 2);
+    for (size_t i = 1; i < count; i++) {
+        /* Without a thread (resources short) the part runs here, after the first. */
+        started[i] = pthread_create(&threads[i], NULL, plan_part_run, &parts[i]) == 0;
+    }
+    plan_part_run(&parts[0]);
+    for (size_t i = 1; i < count; i++) {
+        if (started[i]) {
+            pthread_join(threads[i], NULL);
+        } else {
+            plan_part_run(&parts[i]);
+        }
+    }
+}
+
+/* Appends the parts' outputs in key order, or on any failure removes them all. */
+static int
+plan_parts_collect(plan_part *parts, size_t count, lsmkv_table_list *outputs,
+                   compaction_stats *stats, lsmkv_error *err)
+{
+    int rc = LSMKV_OK;
+    for (size_t i = 0; i < count && rc == LSMKV_OK; i++) {
+        rc = parts[i].rc;
+        if (rc != LSMKV_OK) {
+            status_copy(err, &parts[i].err);
+        }
+    }
+    compaction_stats sum = {0, 0, 0};
+    for (size_t i = 0; i < count; i++) {
+        if (rc != LSMKV_OK) {
+            plan_part_discard(&parts[i]); /* a failed part removed its own already */
+        } else {
+            for (size_t j = 0; j < parts[i].outputs.count; j++) {
+                table_list_append(outputs, &parts[i].outputs.tables[j]);
+            }
+        }
+        sum.entries_in += parts[i].stats.entries_in;
+        sum.entries_out += parts[i].stats.entries_out;
+        sum.bytes_written += parts[i].stats.bytes_written;
+        lsmkv_table_list_fini(&parts[i].outputs);
+    }
+    if (stats != NULL) {
+        *stats = sum;
+    }
+    return rc;
+}
+
 int
 compaction_run_plan(const compaction_plan *plan, const compaction_run_options *options,
                     lsmkv_table_list *outputs, compaction_stats *stats, lsmkv_error *err)
@@ -241,14 +408,30 @@ compaction_run_plan(const compaction_plan *plan, const compaction_run_options *o
         .cancelled = plan_cancelled,
         .ctx = &ctx,
     };
-    iterator **children = xcalloc(plan->input_count + 1, sizeof(*children));
+    plan_part parts[2];
+    memset(parts, 0, sizeof(parts));
+    size_t count = 1;
+    buffer split;
+    buffer_init(&split);
+    uint64_t total = 0;
     for (size_t i = 0; i < plan->input_count; i++) {
-        children[i] = table_iterator_new(plan->inputs[i], true);
+        total += table_info(plan->inputs[i])->size_bytes;
     }
-    iterator *merged = merge_iterator_new(children, plan->input_count);
-    int rc = compaction_write(merged, &o, outputs, stats, err);
-    iterator_free(merged);
-    free(children);
+    slice split_key = slice_make(NULL, 0);
+    if (options->split_min_bytes > 0 && total >= options->split_min_bytes &&
+        choose_split_key(plan, total, &split)) {
+        split_key = buffer_slice(&split);
+        count = 2;
+    }
+    for (size_t i = 0; i < count; i++) {
+        parts[i].plan = plan;
+        parts[i].options = o;
+        parts[i].options.after = i == 1 ? &split_key : NULL;
+        parts[i].options.upto = i == 0 && count == 2 ? &split_key : NULL;
+    }
+    plan_parts_run(parts, count);
+    int rc = plan_parts_collect(parts, count, outputs, stats, err);
+    buffer_fini(&split);
     free(grandparents);
     return rc;
 }

@@ -43,6 +43,10 @@ typedef struct compaction_options {
     /* Polled now and then: true abandons the work with LSMKV_CLOSED. May be NULL. */
     bool (*cancelled)(void *ctx);
     void *ctx;
+    /* Only user keys in (after, upto] are read; NULL: no bound on that side.
+     * Lets one plan run as independent key ranges on several threads. */
+    const slice *after;
+    const slice *upto;
 } compaction_options;
 
 typedef struct compaction_stats {
@@ -66,12 +70,19 @@ typedef struct compaction_run_options {
     uint64_t (*new_file_number)(void *ctx);
     bool (*cancelled)(void *ctx); /* may be NULL */
     void *ctx;
+    /* Plans with at least this many input bytes run as two halves at once
+     * (see compaction_run_plan); 0: never. */
+    uint64_t split_min_bytes;
 } compaction_run_options;
 
 /*
  * Merges a plan's inputs (not a trivial move) into new files for its output
  * level, sized for that level and cut against its grandparents; tombstones
  * are dropped where the plan's base version has nothing below the output.
+ * A plan with options->split_min_bytes of input or more is split at a user
+ * key into two halves of about equal input, merged at the same time on this
+ * thread and one more (an output file ends at the split key): otherwise one
+ * core merges while writers wait for level 0 to drain and the other idles.
  */
 int compaction_run_plan(const compaction_plan *plan, const compaction_run_options *options,
                         lsmkv_table_list *outputs, compaction_stats *stats, lsmkv_error *err);

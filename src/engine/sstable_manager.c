@@ -550,6 +550,8 @@ plan_outputs(sstable_manager *sm, const compaction_plan *plan, lsmkv_table_list 
         .new_file_number = new_file_number_callback,
         .cancelled = compaction_cancelled,
         .ctx = sm,
+        /* Halves of at least one output file each. */
+        .split_min_bytes = 2 * compaction_picker_file_bytes(&sm->picker, plan->output_level),
     };
     return compaction_run_plan(plan, &options, outputs, stats, err);
 }

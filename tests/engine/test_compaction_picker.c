@@ -795,9 +795,10 @@ run_new_file_number(void *ctx)
     return f->next_id++;
 }
 
+/* split_min_bytes 0: never split the plan in two halves. */
 static void
-run_plan(fixture *f, const compaction_plan *plan, const compaction_picker_options *o,
-         lsmkv_table_list *outputs, compaction_stats *stats)
+run_plan_split(fixture *f, const compaction_plan *plan, const compaction_picker_options *o,
+               uint64_t split_min_bytes, lsmkv_table_list *outputs, compaction_stats *stats)
 {
     compaction_run_options ro = {
         .dir = f->dir,
@@ -805,11 +806,19 @@ run_plan(fixture *f, const compaction_plan *plan, const compaction_picker_option
         .picker = o,
         .new_file_number = run_new_file_number,
         .ctx = f,
+        .split_min_bytes = split_min_bytes,
     };
     lsmkv_error err = {0};
     if (compaction_run_plan(plan, &ro, outputs, stats, &err) != LSMKV_OK) {
         fail_msg("compaction_run_plan: %s", err.message);
     }
+}
+
+static void
+run_plan(fixture *f, const compaction_plan *plan, const compaction_picker_options *o,
+         lsmkv_table_list *outputs, compaction_stats *stats)
+{
+    run_plan_split(f, plan, o, 0, outputs, stats);
 }
 
 /* "key@seq=value " or "key@seq:del " for every entry of the table. */
@@ -839,18 +848,25 @@ dump_table(fixture *f, const lsmkv_table_info *info, buffer *out)
     sstable_reader_free(r);
 }
 
+/* Every output's entries in order, "| " between files when separate. */
+static void
+dump_outputs(fixture *f, const lsmkv_table_list *outputs, bool separate, buffer *out)
+{
+    for (size_t i = 0; i < outputs->count; i++) {
+        if (i > 0 && separate) {
+            buffer_append(out, "| ", 2);
+        }
+        dump_table(f, &outputs->tables[i], out);
+    }
+    buffer_append(out, "", 1);
+}
+
 static void
 assert_outputs(fixture *f, const lsmkv_table_list *outputs, const char *expected)
 {
     buffer out;
     buffer_init(&out);
-    for (size_t i = 0; i < outputs->count; i++) {
-        if (i > 0) {
-            buffer_append(&out, "| ", 2);
-        }
-        dump_table(f, &outputs->tables[i], &out);
-    }
-    buffer_append(&out, "", 1);
+    dump_outputs(f, outputs, true, &out);
     if (strcmp((const char *)out.data, expected) != 0) {
         fail_msg("outputs:\n  got      \"%s\"\n  expected \"%s\"", (const char *)out.data,
                  expected);
@@ -881,6 +897,58 @@ test_run_plan_drops_tombstones_only_without_data_below(void **state)
     assert_int_equal(outputs.tables[0].level, 2);
     assert_int_equal(outputs.tables[0].tombstones, 1);
     lsmkv_table_list_fini(&outputs);
+    compaction_plan_fini(&plan);
+    version_unref(v);
+}
+
+/*
+ * A plan run as two halves on two threads writes exactly the entries the
+ * whole plan does, in non-overlapping files in key order, cut at a boundary
+ * of an input table; tombstones and shadowed versions go the same way.
+ */
+static void
+test_run_plan_in_two_halves_writes_what_one_would(void **state)
+{
+    fixture *f = *state;
+    WRITE(f, 0, 3 * MIB, {"b", 0, 30, "b30"}, {"e", 0, 31, TOMBSTONE}, {"k", 0, 32, "k32"},
+          {"p", 0, 33, TOMBSTONE}, {"x", 0, 34, "x34"});
+    WRITE(f, 1, 1 * MIB, {"a", 0, 10, "a10"}, {"b", 0, 11, "b11"}, {"c", 0, 12, TOMBSTONE});
+    WRITE(f, 1, 1 * MIB, {"e", 0, 13, "e13"}, {"f", 0, 14, "f14"}, {"h", 0, 15, "h15"});
+    WRITE(f, 1, 1 * MIB, {"k", 0, 16, "k16"}, {"m", 0, 17, "m17"}, {"p", 0, 18, "p18"});
+    WRITE(f, 1, 1 * MIB, {"s", 0, 19, "s19"}, {"x", 0, 20, "x20"}, {"z", 0, 21, "z21"});
+    version *v = fixture_version(f);
+    compaction_plan plan;
+    assert_true(compaction_picker_plan_full(v, &default_options, &plan));
+    assert_int_equal(plan.input_count, 5);
+
+    lsmkv_table_list whole = {0}, halves = {0};
+    compaction_stats whole_stats, halves_stats;
+    run_plan_split(f, &plan, &default_options, 0, &whole, &whole_stats);
+    run_plan_split(f, &plan, &default_options, 1, &halves, &halves_stats);
+    assert_int_equal(whole.count, 1);
+    assert_int_equal(halves.count, 2);
+    buffer a, b;
+    buffer_init(&a);
+    buffer_init(&b);
+    dump_outputs(f, &whole, false, &a);
+    dump_outputs(f, &halves, false, &b);
+    assert_string_equal((const char *)b.data, (const char *)a.data);
+    assert_string_equal((const char *)a.data,
+                        "a@10=a10 b@30=b30 f@14=f14 h@15=h15 k@32=k32 m@17=m17 s@19=s19 "
+                        "x@34=x34 z@21=z21 ");
+    /* The first half ends at an input table's largest key, near the middle. */
+    slice first_max = table_info_max_key(&halves.tables[0]);
+    slice second_min = table_info_min_key(&halves.tables[1]);
+    assert_true(slice_equal(first_max, slice_make("h", 1)) ||
+                slice_equal(first_max, slice_make("m", 1)));
+    assert_true(slice_compare(first_max, second_min) < 0);
+    assert_int_equal(halves_stats.entries_in, whole_stats.entries_in);
+    assert_int_equal(halves_stats.entries_out, whole_stats.entries_out);
+    assert_int_equal(halves_stats.entries_in, 17);
+    buffer_fini(&a);
+    buffer_fini(&b);
+    lsmkv_table_list_fini(&whole);
+    lsmkv_table_list_fini(&halves);
     compaction_plan_fini(&plan);
     version_unref(v);
 }
@@ -1010,6 +1078,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_run_plan_drops_tombstones_only_without_data_below,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_plan_in_two_halves_writes_what_one_would, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_run_plan_cuts_outputs_at_grandparent_overlap, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_run_plan_cuts_outputs_by_size, setup, teardown),
