@@ -67,6 +67,7 @@ typedef struct compaction_run_options {
     const char *dir;
     sstable_builder_options builder;
     const compaction_picker_options *picker;
+    /* Both may be called from two threads at once (a plan run in halves). */
     uint64_t (*new_file_number)(void *ctx);
     bool (*cancelled)(void *ctx); /* may be NULL */
     void *ctx;

@@ -1,3 +1,5 @@
+/* ctest-labels: concurrency */
+/* (compaction_run_plan merges the two halves of a big plan on two threads) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +21,7 @@
 
 #include "compaction.h"
 #include "compaction_picker.h"
+#include "file.h"
 #include "filename.h"
 #include "internal_key.h"
 #include "sstable_builder.h"
@@ -27,6 +30,8 @@
 #include "test_support.h"
 #include "version.h"
 
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -792,7 +797,8 @@ static uint64_t
 run_new_file_number(void *ctx)
 {
     fixture *f = ctx;
-    return f->next_id++;
+    /* Called from both threads of a plan run in two halves. */
+    return __atomic_fetch_add(&f->next_id, 1, __ATOMIC_RELAXED);
 }
 
 /* split_min_bytes 0: never split the plan in two halves. */
@@ -953,6 +959,72 @@ test_run_plan_in_two_halves_writes_what_one_would(void **state)
     version_unref(v);
 }
 
+/* Fails the nth fsync of a table file (counting from 1) with EIO. */
+typedef struct nth_sync {
+    atomic_int seen;
+    int fail_at;
+} nth_sync;
+
+static int
+fail_nth_table_sync(void *ctx, file_op op, const char *path)
+{
+    nth_sync *n = ctx;
+    if (op != FILE_OP_SYNC || strstr(path, ".sst") == NULL) {
+        return 0;
+    }
+    return atomic_fetch_add(&n->seen, 1) + 1 == n->fail_at ? EIO : 0;
+}
+
+static size_t
+count_table_files(const char *dir)
+{
+    char **names;
+    size_t count, tables = 0;
+    assert_int_equal(file_list_dir(dir, &names, &count, NULL), LSMKV_OK);
+    for (size_t i = 0; i < count; i++) {
+        uint64_t number;
+        tables += filename_parse(names[i], &number) == FILE_KIND_TABLE;
+    }
+    file_list_free(names, count);
+    return tables;
+}
+
+/* When either half fails, the files of both are removed and the error is returned. */
+static void
+test_run_plan_in_two_halves_cleans_up_after_either_fails(void **state)
+{
+    fixture *f = *state;
+    WRITE(f, 1, 2 * MIB, {"a", 0, 10, "a10"}, {"b", 0, 11, "b11"});
+    WRITE(f, 1, 2 * MIB, {"m", 0, 12, "m12"}, {"n", 0, 13, "n13"});
+    version *v = fixture_version(f);
+    compaction_plan plan;
+    assert_true(compaction_picker_plan_full(v, &default_options, &plan));
+    size_t inputs = count_table_files(f->dir);
+    for (int fail_at = 1; fail_at <= 2; fail_at++) {
+        nth_sync n = {.fail_at = fail_at};
+        atomic_init(&n.seen, 0);
+        file_set_fault_hook(fail_nth_table_sync, &n);
+        compaction_run_options ro = {
+            .dir = f->dir,
+            .builder = {.block_bytes = 4096, .bloom_bits_per_key = 10},
+            .picker = &default_options,
+            .new_file_number = run_new_file_number,
+            .ctx = f,
+            .split_min_bytes = 1,
+        };
+        lsmkv_table_list outputs = {0};
+        lsmkv_error err = {0};
+        assert_int_equal(compaction_run_plan(&plan, &ro, &outputs, NULL, &err), LSMKV_IO_ERROR);
+        file_set_fault_hook(NULL, NULL);
+        assert_non_null(strstr(err.message, "fsync"));
+        assert_int_equal(outputs.count, 0);
+        assert_int_equal(atomic_load(&n.seen), 2); /* both halves wrote a file */
+        assert_int_equal(count_table_files(f->dir), inputs);
+    }
+    compaction_plan_fini(&plan);
+    version_unref(v);
+}
+
 /*
  * Outputs are cut once they span more than 10 output files' worth of
  * grandparents: with 4 KiB files the limit is 40 KiB; each grandparent
@@ -1080,6 +1152,8 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_plan_in_two_halves_writes_what_one_would, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_run_plan_in_two_halves_cleans_up_after_either_fails,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_plan_cuts_outputs_at_grandparent_overlap, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_run_plan_cuts_outputs_by_size, setup, teardown),
