@@ -49,16 +49,6 @@ block_builder_reset(block_builder *b)
     b->finished = false;
 }
 
-static size_t
-shared_prefix(slice a, slice b)
-{
-    size_t n = a.len < b.len ? a.len : b.len, i = 0;
-    while (i < n && a.data[i] == b.data[i]) {
-        i++;
-    }
-    return i;
-}
-
 void
 block_builder_add(block_builder *b, slice key, slice value)
 {
@@ -67,7 +57,7 @@ block_builder_add(block_builder *b, slice key, slice value)
     assert(key.len <= UINT32_MAX && value.len <= UINT32_MAX);
     size_t shared = 0;
     if (b->since_restart < b->restart_interval) {
-        shared = shared_prefix(key, buffer_slice(&b->last_key));
+        shared = slice_shared_prefix(key, buffer_slice(&b->last_key));
     } else {
         put_fixed32(&b->restarts, (uint32_t)b->data.len);
         b->since_restart = 0;

@@ -35,16 +35,6 @@ key_bits(slice user_key, size_t prefix_len)
     return bits;
 }
 
-static size_t
-shared_prefix(slice a, slice b)
-{
-    size_t n = a.len < b.len ? a.len : b.len, i = 0;
-    while (i < n && a.data[i] == b.data[i]) {
-        i++;
-    }
-    return i;
-}
-
 /*
  * Checks that restart point i is the i-th entry for every i, and that keys
  * strictly increase; *first receives the first (internal) key, *last the last.
@@ -101,7 +91,7 @@ index_search_new(slice contents, const char *file, uint64_t offset)
         s = xcalloc(1, sizeof(*s));
         s->count = block_cursor_restart_count(&c);
         slice first_user = internal_key_user_key(buffer_slice(&first));
-        s->prefix_len = shared_prefix(first_user, internal_key_user_key(buffer_slice(&last)));
+        s->prefix_len = slice_shared_prefix(first_user, internal_key_user_key(buffer_slice(&last)));
         s->prefix = xmalloc(s->prefix_len + 1);
         memcpy(s->prefix, first_user.data, s->prefix_len);
         s->entries = xmalloc(s->count * sizeof(*s->entries));

@@ -36,6 +36,17 @@ slice_word_(const uint8_t *p)
     return w;
 }
 
+/* How many leading bytes a and b have in common. */
+static inline size_t
+slice_shared_prefix(slice a, slice b)
+{
+    size_t n = a.len < b.len ? a.len : b.len, i = 0;
+    while (i < n && a.data[i] == b.data[i]) {
+        i++;
+    }
+    return i;
+}
+
 /* Bytewise order (bytes unsigned); a proper prefix sorts first. */
 static inline int
 slice_compare(slice a, slice b)

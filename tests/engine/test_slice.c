@@ -102,6 +102,16 @@ test_random_keys(void **state)
     }
 }
 
+static void
+test_shared_prefix(void **state)
+{
+    assert_int_equal(slice_shared_prefix(slice_make("", 0), slice_make("abc", 3)), 0);
+    assert_int_equal(slice_shared_prefix(slice_make("abc", 3), slice_make("abd", 3)), 2);
+    assert_int_equal(slice_shared_prefix(slice_make("abc", 3), slice_make("abcdef", 6)), 3);
+    assert_int_equal(slice_shared_prefix(slice_make("abc", 3), slice_make("abc", 3)), 3);
+    assert_int_equal(slice_shared_prefix(slice_make("\xff", 1), slice_make("\x00", 1)), 0);
+}
+
 int
 main(void)
 {
@@ -109,6 +119,7 @@ main(void)
         cmocka_unit_test(test_empty_and_prefixes),
         cmocka_unit_test(test_first_difference_decides),
         cmocka_unit_test(test_random_keys),
+        cmocka_unit_test(test_shared_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
