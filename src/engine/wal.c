@@ -4,11 +4,13 @@
  * Crash windows. wal_writer_open syncs the header and the directory entry
  * before it returns, so any segment that ever received a record has a durable
  * header: a header that is cut short or all zeros can only come from a crash
- * during creation, and such a segment holds no records. Records are appended
- * and handed to the OS in one write, but the OS may persist them partially
- * (power loss with sync=none, or before the group's fsync): that shows up as a
- * torn tail of the newest segment only, because the store syncs a segment
- * whole before it starts the next one.
+ * during creation, and such a segment holds no records. Records are copied
+ * into the mapped segment in one append; a kill during the copy may leave the
+ * record it was copying torn (a copy may store its end first), and the OS may
+ * persist appended pages partially (power loss with sync=none, or before the
+ * group's fsync). Either shows up as a torn tail of the newest segment only,
+ * because the store seals a segment (syncs it whole) before it starts the
+ * next one.
  */
 #include "wal.h"
 

@@ -52,8 +52,9 @@ int wal_writer_open(const char *path, wal_writer **out, lsmkv_error *err);
 void wal_frame_record(buffer *out, slice payload);
 
 /*
- * Writes already framed records (one or more wal_frame_record outputs) to the
- * OS in one write. After a failure the segment's tail is undefined: the caller
+ * Copies already framed records (one or more wal_frame_record outputs) into
+ * the segment in one append: no syscall, except every 512 KiB the start of
+ * their writeback. After a failure the segment's tail is undefined: the caller
  * must not append again (the store turns read-only).
  */
 int wal_writer_append(wal_writer *w, slice framed, lsmkv_error *err);

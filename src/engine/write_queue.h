@@ -48,7 +48,7 @@ bool write_queue_join(write_queue *q, write_queue_entry *e);
  * For an entry with no_wait set: joins, as write_queue_join, only a queue
  * whose entries all have no_wait set, whose leaders never wait for a flush,
  * a stall or an fsync (they give up instead), so waiting behind them is
- * waiting for memory work and a write(2). Returns false without joining if
+ * waiting for memory work and a copy into the WAL. Returns false without joining if
  * an entry that may block is queued; otherwise true, with *leader as
  * write_queue_join's result.
  */
