@@ -11,14 +11,14 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
-#include <nng/protocol/reqrep0/req.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h" /* the client library's envelope encoder */
+#include "codec.h"     /* the client library's envelope encoder */
+#include "transport.h" /* and its connection to the server */
 
 /* Far more than the client threads any run uses: none waits for a context. */
 #define ECHO_CONTEXTS 256
@@ -26,9 +26,8 @@
 #define ECHO_MAX_MESSAGE ((size_t)32 << 20)
 
 struct bench_echo_client {
-    nng_socket socket;
-    nng_ctx ctx;
-    nng_aio *aio;
+    transport *transport;
+    uint32_t timeout_ms;
     const char *url;
     uint8_t *request; /* the Put envelope sent every time */
     size_t len;
@@ -128,45 +127,28 @@ bench_echo_serve(const char *url)
 
 /* ---- the client ---------------------------------------------------------------- */
 
-static void
-client_fail(const bench_echo_client *c, const char *what, int rv)
-{
-    fprintf(stderr, "lsmkv-bench: echo: %s %s: %s\n", what, c->url, nng_strerror(rv));
-    exit(1);
-}
-
 bench_echo_client *
 bench_echo_client_open(const char *url, const uint8_t *key, size_t key_len, const uint8_t *value,
                        size_t value_len, uint32_t timeout_ms)
 {
     bench_echo_client *c = calloc(1, sizeof(*c));
     codec_bytes request;
-    int rv;
 
     if (c == NULL) {
         fprintf(stderr, "lsmkv-bench: out of memory\n");
         exit(1);
     }
     c->url = url;
+    c->timeout_ms = timeout_ms;
     codec_encode_put(key, key_len, value, value_len, LSMKV_CLIENT_SYNC_DEFAULT, timeout_ms,
                      &request);
     c->request = request.data;
     c->len = request.len;
-    if ((rv = nng_req0_open(&c->socket)) != 0) {
-        client_fail(c, "socket for", rv);
-    }
-    /* As the client library: never resend, and no answer bigger than ours. */
-    nng_socket_set_ms(c->socket, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-    nng_socket_set_size(c->socket, NNG_OPT_RECVMAXSZ, c->len + 1024);
-    if ((rv = nng_ctx_open(&c->ctx, c->socket)) != 0 ||
-        (rv = nng_ctx_set_ms(c->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
-        (rv = nng_aio_alloc(&c->aio, NULL, NULL)) != 0) {
-        client_fail(c, "context for", rv);
-    }
-    nng_aio_set_timeout(c->aio, (nng_duration)timeout_ms);
-    /* A blocking dial fails at once when nothing listens, rather than later. */
-    if ((rv = nng_dial(c->socket, url, NULL, 0)) != 0) {
-        client_fail(c, "cannot connect to", rv);
+    lsmkv_client_error err;
+    /* As the client library: no answer bigger than ours. */
+    if (transport_open(url, c->len + 1024, &c->transport, &err) != LSMKV_CLIENT_OK) {
+        fprintf(stderr, "lsmkv-bench: echo: %s\n", err.message);
+        exit(1);
     }
     bench_echo_client_call(c);
     return c;
@@ -175,34 +157,23 @@ bench_echo_client_open(const char *url, const uint8_t *key, size_t key_len, cons
 void
 bench_echo_client_call(bench_echo_client *c)
 {
-    nng_msg *msg;
-    int rv = nng_msg_alloc(&msg, c->len);
-
-    if (rv != 0) {
-        client_fail(c, "message for", rv);
+    transport_reply *reply;
+    lsmkv_client_error err;
+    if (transport_call(c->transport, c->request, c->len, transport_deadline(c->timeout_ms),
+                       c->timeout_ms, &reply, &err) != LSMKV_CLIENT_OK) {
+        fprintf(stderr, "lsmkv-bench: echo: %s\n", err.message);
+        exit(1);
     }
-    memcpy(nng_msg_body(msg), c->request, c->len);
-    nng_aio_set_msg(c->aio, msg);
-    nng_ctx_send(c->ctx, c->aio);
-    nng_aio_wait(c->aio);
-    if ((rv = nng_aio_result(c->aio)) != 0) {
-        nng_msg_free(nng_aio_get_msg(c->aio));
-        client_fail(c, "send to", rv);
-    }
-    nng_ctx_recv(c->ctx, c->aio);
-    nng_aio_wait(c->aio);
-    if ((rv = nng_aio_result(c->aio)) != 0) {
-        client_fail(c, "receive from", rv);
-    }
-    msg = nng_aio_get_msg(c->aio);
-    if (nng_msg_len(msg) != c->len || memcmp(nng_msg_body(msg), c->request, c->len) != 0) {
+    size_t len;
+    const uint8_t *answer = transport_reply_data(reply, &len);
+    if (len != c->len || memcmp(answer, c->request, c->len) != 0) {
         fprintf(stderr,
                 "lsmkv-bench: %s answered something other than the request: not an echo "
                 "server (start one with lsmkv-bench --serve-echo=URL)\n",
                 c->url);
         exit(1);
     }
-    nng_msg_free(msg);
+    transport_reply_free(reply);
 }
 
 void
@@ -211,9 +182,7 @@ bench_echo_client_close(bench_echo_client *c)
     if (c == NULL) {
         return;
     }
-    nng_aio_free(c->aio);
-    nng_ctx_close(c->ctx);
-    nng_close(c->socket);
+    transport_close(c->transport);
     free(c->request);
     free(c);
 }

@@ -7,10 +7,9 @@
  * and, from nng's callback, sends the same message straight back: no
  * decoding, no store, no thread of its own, the least a reply can cost.
  *
- * A client is what one lsmkv_client does minus its own work: one req0 socket
- * (one connection, as each RPC thread has its own client), nng's automatic
- * resend off, and one request at a time sent and waited for on a context
- * with its own aio, as the client library's transport does. The request is
+ * A client is what one lsmkv_client does minus its own work: the client
+ * library's transport (one connection, as each RPC thread has its own
+ * client), one request at a time sent and waited for. The request is
  * the exact envelope lsmkv_client_put sends for the same key and value (the
  * client's codec builds it), so the echo moves the same bytes as a Put, both
  * ways. A reply that is not the request (the URL is not an echo server)
