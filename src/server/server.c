@@ -579,7 +579,10 @@ server_stop(server *srv)
  * nng 1.5.2's nng_close can deadlock while it tears down connections that are
  * still busy (nanomsg/nng#1543, fixed in later nng releases): its reaper waits
  * for a task that was prepared but never runs. A client that keeps sending
- * while the server stops is enough. By the time the socket is closed every
+ * while the server stops is enough, and so is a connection that dies while a
+ * message on it is half read (the TCP transport then resubmits the read on an
+ * aio its close has stopped; client/transport.c, which no longer uses nng,
+ * tells the story). By the time the socket is closed every
  * request has been answered and nothing of ours is left inside nng, so the
  * close runs on a helper thread, and if it has not finished within
  * CLOSE_TIMEOUT_MS the server goes on without it (the process is about to
