@@ -175,7 +175,9 @@ describe('against a hand-driven SP peer', () => {
           writeThenDie(request.connection, request.answerBytes({ found: true, value: Buffer.alloc(100, 1) }).subarray(0, cut));
           await rejectsWith(call, StatusCode.UNAVAILABLE, /closed before the answer.*may have been applied/);
           const next = kv.get('again');
-          answerGet(await peer.nextRequest());
+          const retry = await peer.nextRequest();
+          assert.equal(retry.fields.key.toString(), 'again', 'the failed request was not resent');
+          answerGet(retry);
           assert.deepEqual(await next, Buffer.from('value of again'), `after a cut at ${cut}`);
         }
         assert.equal(peer.connections.length, 6, 'one new connection after each death');
