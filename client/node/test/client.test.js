@@ -365,7 +365,7 @@ describe('failures', () => {
         const kv = new Client('${peer.url}', { timeout: 30000 });
         kv.get('a')
           .then((v) => console.log(v.toString()))
-          .then(() => kv.get('k', { timeout: 300 }))
+          .then(() => kv.get('k', { timeout: 1000 }))
           .catch((e) => { console.log(e.codeName); });`;
       const child = new Promise((resolve, reject) => {
         execFile(process.execPath, ['-e', script], { timeout: 20000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));

@@ -356,9 +356,9 @@ describe('against a hand-driven SP peer', () => {
     const peer = await SpPeer.listen({ greeting: null });
     const kv = new Client(peer.url, { timeout: LONG });
     try {
-      const call = kv.get('k', { timeout: 300 });
+      const call = kv.get('k', { timeout: 1000 });
       await peer.nextConnection();
-      await rejectsWith(call, StatusCode.UNAVAILABLE, /not connected within 300 ms \(is the server running\?\): connected, but no SP greeting came back/);
+      await rejectsWith(call, StatusCode.UNAVAILABLE, /not connected within 1000 ms \(is the server running\?\): connected, but no SP greeting came back/);
       await peer.connections[0].closed; // the attempt was given up with its last call
     } finally {
       await kv.close();
