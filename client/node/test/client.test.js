@@ -290,6 +290,29 @@ describe('against lsmkv-server', () => {
   });
 });
 
+describe('against lsmkv-server over a Unix socket', () => {
+  test('put, get, a value of megabytes and concurrent calls over ipc://', async () => {
+    const server = await new Server().startIpc();
+    const kv = new Client(server.url, { timeout: 10000 });
+    try {
+      await kv.put('unix', 'socket');
+      assert.deepEqual(await kv.get('unix'), Buffer.from('socket'));
+      const large = Buffer.alloc(2 << 20);
+      for (let i = 0; i < large.length; i += 1000) large[i] = i & 0xff;
+      await kv.put('large', large);
+      assert.ok(large.equals(await kv.get('large')));
+      const keys = Array.from({ length: 100 }, (_, i) => `ipc${i}`);
+      await Promise.all(keys.map((k) => kv.put(k, `v-${k}`)));
+      assert.deepEqual(await Promise.all(keys.map((k) => kv.get(k))), keys.map((k) => Buffer.from(`v-${k}`)));
+      await kv.close();
+      assert.equal(await server.stop(), 0, server.output);
+    } finally {
+      await kv.close();
+      await server.close();
+    }
+  });
+});
+
 describe('failures', () => {
   test('nothing listening: a timely UNAVAILABLE', async () => {
     const kv = new Client(`tcp://127.0.0.1:${await freePort()}`, { timeout: 500 });

@@ -125,11 +125,13 @@ class SpPeer {
    * Listens on a free loopback port (`kind` 'tcp') or a Unix socket in a
    * fresh temporary directory ('ipc'). `protocol` is the one it greets with;
    * `greeting: null` sends no greeting at all, a Buffer sends those bytes.
-   * `socketPath` puts a Unix socket there instead.
+   * `socketPath` puts a Unix socket there instead; `host` is the loopback
+   * address to listen on (the URL says tcp6:// with '::1').
    */
-  static async listen({ kind = 'tcp', protocol = REP0, greeting, socketPath } = {}) {
+  static async listen({ kind = 'tcp', protocol = REP0, greeting, socketPath, host = '127.0.0.1' } = {}) {
     const peer = new SpPeer(kind, greeting === undefined ? greetingBytes(protocol) : greeting);
     peer.socketPath = socketPath;
+    peer.host = host;
     await peer._listen();
     return peer;
   }
@@ -156,8 +158,9 @@ class SpPeer {
         resolve();
       };
       if (this.kind === 'tcp') {
-        this.server.listen(0, '127.0.0.1', () => {
-          this.url = `tcp://127.0.0.1:${this.server.address().port}`;
+        this.server.listen(0, this.host, () => {
+          const { port } = this.server.address();
+          this.url = net.isIPv6(this.host) ? `tcp6://[${this.host}]:${port}` : `tcp://${this.host}:${port}`;
           ready();
         });
       } else {

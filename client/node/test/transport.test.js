@@ -308,6 +308,26 @@ describe('against a hand-driven SP peer', () => {
     }
   });
 
+  test('tcp6://[::1]:port reaches a peer on the IPv6 loopback', async (t) => {
+    let peer;
+    try {
+      peer = await SpPeer.listen({ host: '::1' });
+    } catch (e) {
+      t.skip(`no IPv6 loopback here: ${e.message}`);
+      return;
+    }
+    const kv = new Client(peer.url, { timeout: LONG });
+    try {
+      const call = kv.get('six');
+      answerGet(await peer.nextRequest());
+      assert.deepEqual(await call, Buffer.from('value of six'));
+      assert.equal(peer.connections[0].socket.remoteFamily, 'IPv6');
+    } finally {
+      await kv.close();
+      await peer.close();
+    }
+  });
+
   test('a late answer is dropped and never reaches the next call', async () => {
     const peer = await SpPeer.listen();
     const kv = new Client(peer.url, { timeout: LONG });
