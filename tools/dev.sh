@@ -54,8 +54,8 @@ install_missing() {
 # The Node client's npm packages, exactly as package-lock.json pins them.
 # `npm ci` runs only when node_modules is missing or differs from the lock file
 # (a copy of the lock file inside node_modules marks what was installed), so
-# a set-up machine needs no network. Install scripts are not needed (koffi's
-# native code comes in its per-platform package) and are not run.
+# a set-up machine needs no network. Install scripts are not needed (no
+# package builds native code) and are not run.
 install_node_modules() {
     local dir=client/node stamp=client/node/node_modules/.lsmkv-package-lock.json
     if [ -f "$stamp" ] && cmp -s "$dir/package-lock.json" "$stamp"; then

@@ -39,7 +39,7 @@ num=${NUM:-30000}
 
 require_built "$build"
 [ -f "$pydir/lsmkv/v1/kv_pb2.py" ] || { echo "clients_vs_c.sh: $pydir/lsmkv not built" >&2; exit 2; }
-[ -d "$root/client/node/node_modules/koffi" ] || {
+[ -d "$root/client/node/node_modules/protobufjs" ] || {
     echo "clients_vs_c.sh: run npm ci --ignore-scripts in client/node first (./tools/dev.sh does)" >&2
     exit 2
 }

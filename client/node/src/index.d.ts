@@ -1,7 +1,7 @@
 /**
- * lsmkv — a promise-based client of lsmkv-server over nng req/rep, speaking
- * proto/lsmkv/v1 (rpc.proto's envelope, kv.proto's KV service) through the
- * system's libnng.
+ * lsmkv — a promise-based client of lsmkv-server over nng's SP req/rep
+ * protocol (spoken by the client itself on a socket), speaking
+ * proto/lsmkv/v1 (rpc.proto's envelope, kv.proto's KV service).
  *
  * ```ts
  * import { Client, LsmkvError, StatusCode } from 'lsmkv';
@@ -234,10 +234,10 @@ export declare const DEFAULT_SCAN_PAGE: 1000;
 /**
  * A client of one lsmkv-server.
  *
- * Creating one does not wait for the server: the connection is made in the
- * background (and re-made after a server restart). Every call has a deadline
+ * Creating one does not wait for the server: the first call connects (and
+ * a call after a server restart connects again). Every call has a deadline
  * (`timeout` ms from its start) that travels to the server and is enforced
- * here too. A call is sent at most once (nng's resend is disabled); one that
+ * here too. A call is sent at most once (nothing is resent); one that
  * failed with DEADLINE_EXCEEDED or UNAVAILABLE may or may not have been
  * applied. Any number of calls may be outstanding at once; none blocks the
  * event loop. Every failure rejects with an LsmkvError; a missing key is not
@@ -245,8 +245,9 @@ export declare const DEFAULT_SCAN_PAGE: 1000;
  */
 export declare class Client {
   /**
-   * @param url `tcp://host:port` or `ipc:///path` (default tcp://127.0.0.1:7420)
-   * @throws LsmkvError INVALID_ARGUMENT for a URL nng does not understand
+   * @param url `tcp://host:port` (also `tcp4://`, `tcp6://`, `tcp://[::1]:port`),
+   *   `ipc:///path` or `abstract://name` (default tcp://127.0.0.1:7420)
+   * @throws LsmkvError INVALID_ARGUMENT for any other URL, naming it
    */
   constructor(url?: string, options?: ClientOptions);
   readonly url: string;

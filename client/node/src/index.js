@@ -1,7 +1,7 @@
 'use strict';
 /*
- * lsmkv: a promise-based client of lsmkv-server (proto/lsmkv/v1) over nng
- * req/rep. See index.d.ts for the documented API.
+ * lsmkv: a promise-based client of lsmkv-server (proto/lsmkv/v1) over nng's
+ * SP req/rep protocol (transport.js). See index.d.ts for the documented API.
  */
 
 const proto = require('./proto');

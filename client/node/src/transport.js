@@ -1,144 +1,192 @@
 'use strict';
 /*
- * nng REQ transport over the system's libnng (Debian's libnng1) through koffi.
+ * The transport speaks SP (sp.js) to lsmkv-server's nng rep0 socket itself,
+ * over one net.Socket per client, with no libnng and no native addon.
  *
- * Why it is built this way:
+ * Why not libnng: nng 1.5.2 (what Debian 12 ships) can wedge for good when a
+ * connection dies while an answer is half read. Its TCP transport then
+ * resubmits the read on an I/O handle that its close has already stopped, the
+ * read never completes, and nng's single reaper thread waits for it forever:
+ * no connection of the process is torn down or re-dialed again, and closing
+ * the socket hangs. The C client met it and stopped using libnng; this client
+ * reached nng through koffi and was exposed the same way. Node's event loop
+ * already does what nng's threads did for us (non-blocking I/O, timers), so
+ * the protocol is a few framing rules on top of a socket, and every wait here
+ * is one we own and bound by a deadline.
  *
- * - One REQ socket per client and one nng context per call in flight (pooled
- *   with its aio): a context carries its own request, so any number of calls
- *   can be outstanding at once without waiting for each other.
- * - Every step is asynchronous: nng_ctx_send / nng_ctx_recv on an aio that was
- *   allocated with a completion callback. nng runs that callback on one of its
- *   own threads; the callback is a koffi-registered JS function, and koffi
- *   relays a call from a foreign thread to the JS thread through the event
- *   loop (the nng thread waits until the JS function has run). So the JS code
- *   below always runs on the JS thread and never blocks it: no polling, no
- *   worker threads, no thread pool.
- * - The price of that relay: while JS runs the handler, an nng thread waits
- *   for it. So the JS thread must never wait for nng's threads (that would be
- *   a deadlock): nothing here calls nng_aio_wait or nng_aio_stop, an aio is
- *   freed (nng_aio_free waits for its callback) only when no operation is
- *   pending on it and outside its callback, and close() first cancels every
- *   pending call and waits for the callbacks to come back through the event
- *   loop before it closes the socket. No pipe-notify callback is registered
- *   (nng_close would run it).
- * - Deadlines: the aio's timeout is set before each step to what is left of
- *   the call's deadline, so no call waits longer than its timeout. nng's
- *   automatic resend is disabled (NNG_OPT_REQ_RESENDTIME infinite): a resent
- *   Put could land after a newer one; a call is sent at most once.
- * - nng's sockets hold no libuv handle, so a process whose calls are done
- *   exits even if a client is left open; while calls are in flight, one timer
- *   keeps the event loop alive.
+ * How calls share the connection, and why:
+ * - One connection carries every call of the client, as nng's REQ contexts
+ *   did: each request gets an ID and answers are matched to their calls by
+ *   it, in whatever order the server's workers finish them. An answer whose
+ *   call has given up finds no call and is dropped, so it can never be taken
+ *   for a later call's.
+ * - A call connects when there is no connection, and calls that come
+ *   meanwhile wait for the same attempt. Refused attempts are retried with a
+ *   back-off (20 ms doubling to 500 ms) for as long as some call still waits,
+ *   so a client may be created before its server is up. A peer that is not a
+ *   rep0 socket is not retried: waiting would not change its answer.
+ * - Each call has one timer, its deadline; nothing else can make it wait
+ *   longer. A request is written once and never resent: a resent Put could
+ *   land after a newer one.
+ * - A connection that fails (end of stream, a reset, a malformed answer, an
+ *   answer over maxMessageSize) is dropped whole: every call waiting on it
+ *   fails at once with UNAVAILABLE, since the stream can no longer be trusted
+ *   to line up, and the next call connects again. A connection the server
+ *   closes while idle is just forgotten.
+ * - The socket is unref'd while no call waits on it, so an idle client left
+ *   open does not keep a process from exiting, and ref'd while calls are in
+ *   flight, so the process waits for their answers.
  */
 
-const koffi = require('koffi');
+const net = require('node:net');
 const { LsmkvError, StatusCode } = require('./errors');
+const { parseEndpoint } = require('./endpoint');
+const sp = require('./sp');
 
-const NNG_ETIMEDOUT = 5;
-const NNG_ECLOSED = 7;
-const NNG_ECONNRESET = 19;
-const NNG_ECANCELED = 20;
-const NNG_ECONNSHUT = 31;
-const NNG_DURATION_INFINITE = -1;
-const NNG_FLAG_NONBLOCK = 2;
 const RECONNECT_MIN_MS = 20;
 const RECONNECT_MAX_MS = 500;
-const MAX_IDLE = 64;
-
-let lib;
-let nng;
-
-function loadNng() {
-  if (nng) return nng;
-  try {
-    lib = koffi.load('libnng.so.1');
-  } catch (e) {
-    throw new Error(`lsmkv needs the nng library (Debian: apt-get install libnng1): ${e.message}`);
-  }
-  koffi.struct('nng_socket', { id: 'uint32_t' });
-  koffi.struct('nng_ctx', { id: 'uint32_t' });
-  koffi.struct('nng_dialer', { id: 'uint32_t' });
-  // void (*)(void *): the argument is our call-slot number, passed as an integer.
-  const AioCallback = koffi.proto('void lsmkv_nng_aio_cb(intptr_t arg)');
-  const f = (sig) => lib.func(sig);
-  nng = {
-    strerror: f('const char *nng_strerror(int err)'),
-    req0Open: f('int nng_req0_open(_Out_ nng_socket *s)'),
-    close: f('int nng_close(nng_socket s)'),
-    socketSetMs: f('int nng_socket_set_ms(nng_socket s, const char *opt, int32_t ms)'),
-    socketSetSize: f('int nng_socket_set_size(nng_socket s, const char *opt, size_t v)'),
-    dialerCreate: f('int nng_dialer_create(_Out_ nng_dialer *d, nng_socket s, const char *url)'),
-    dialerSetMs: f('int nng_dialer_set_ms(nng_dialer d, const char *opt, int32_t ms)'),
-    dialerSetSize: f('int nng_dialer_set_size(nng_dialer d, const char *opt, size_t v)'),
-    dialerStart: f('int nng_dialer_start(nng_dialer d, int flags)'),
-    ctxOpen: f('int nng_ctx_open(_Out_ nng_ctx *c, nng_socket s)'),
-    ctxClose: f('int nng_ctx_close(nng_ctx c)'),
-    ctxSetMs: f('int nng_ctx_set_ms(nng_ctx c, const char *opt, int32_t ms)'),
-    ctxSend: f('void nng_ctx_send(nng_ctx c, void *aio)'),
-    ctxRecv: f('void nng_ctx_recv(nng_ctx c, void *aio)'),
-    aioAlloc: f('int nng_aio_alloc(_Out_ void **aio, lsmkv_nng_aio_cb *cb, intptr_t arg)'),
-    aioFree: f('void nng_aio_free(void *aio)'),
-    aioCancel: f('void nng_aio_cancel(void *aio)'),
-    aioResult: f('int nng_aio_result(void *aio)'),
-    aioSetTimeout: f('void nng_aio_set_timeout(void *aio, int32_t ms)'),
-    aioSetMsg: f('void nng_aio_set_msg(void *aio, void *msg)'),
-    aioGetMsg: f('void *nng_aio_get_msg(void *aio)'),
-    msgAlloc: f('int nng_msg_alloc(_Out_ void **msg, size_t size)'),
-    msgAppend: f('int nng_msg_append(void *msg, const void *data, size_t size)'),
-    msgFree: f('void nng_msg_free(void *msg)'),
-    msgBody: f('void *nng_msg_body(void *msg)'),
-    msgLen: f('size_t nng_msg_len(void *msg)'),
-    statsGet: f('int nng_stats_get(_Out_ void **stats)'),
-    statsFree: f('void nng_stats_free(void *stats)'),
-    statFindSocket: f('void *nng_stat_find_socket(void *stats, nng_socket s)'),
-    statFind: f('void *nng_stat_find(void *stats, const char *name)'),
-    statValue: f('uint64_t nng_stat_value(void *stat)'),
-  };
-  // One registered callback for the whole process, dispatching by slot number:
-  // koffi has a limited number of callback trampolines.
-  nng.callback = koffi.register(onAioDone, koffi.pointer(AioCallback));
-  return nng;
-}
-
-/** Slots with an operation in flight, by number (the aio callback's argument). */
-const busySlots = new Map();
-let nextSlotId = 1;
-
-function onAioDone(id) {
-  const slot = busySlots.get(Number(id));
-  if (slot === undefined) return;
-  try {
-    slot.transport._step(slot);
-  } catch (e) {
-    // koffi would swallow an exception thrown here and the call would never
-    // settle: fail it instead.
-    if (slot.resolve) {
-      slot.transport._finish(slot, new LsmkvError(StatusCode.INTERNAL, `lsmkv client bug: ${e.stack || e}`));
-    }
-  }
-}
-
-/* One event-loop keep-alive for every call in flight, in every client. */
-let inFlight = 0;
-let keepAlive = null;
-function callStarted() {
-  if (inFlight++ === 0) keepAlive = setInterval(() => {}, 1 << 30);
-}
-function callEnded() {
-  if (--inFlight === 0) {
-    clearInterval(keepAlive);
-    keepAlive = null;
-  }
-}
-
-function strerror(rv) {
-  return nng.strerror(rv);
-}
 
 function remainingMs(deadline) {
   const left = deadline - performance.now();
   if (left <= 0) return 0;
   return Math.min(Math.ceil(left), 0x7fffffff);
+}
+
+/** The greeting's problem, or null for a rep0 peer. */
+function greetingProblem(bytes) {
+  const protocol = sp.parseGreeting(bytes);
+  if (protocol === null) return 'the peer does not speak the SP protocol (is it lsmkv-server?)';
+  if (protocol !== sp.PROTOCOL_REP0) {
+    const hex = protocol.toString(16).padStart(4, '0');
+    return `the peer speaks SP protocol 0x${hex}, not rep0 (0x0031) as lsmkv-server`;
+  }
+  return null;
+}
+
+/**
+ * One socket to the server, from the greeting on, and the calls waiting for
+ * answers on it. It tells its owner (the transport) what happens, passing
+ * itself first: ready() once the server greeted as rep0; failed(why, fatal)
+ * once, when it can no longer be used (fatal: the peer is no lsmkv-server,
+ * so trying again would not help); answer(body) for each message read.
+ */
+class Connection {
+  constructor(endpoint, maxMessageSize, owner) {
+    this.ipc = endpoint.ipc;
+    this.owner = owner;
+    this.calls = new Map(); // request ID -> call waiting for its answer
+    this.socketConnected = false; // and so waiting for the greeting
+    this.greeted = false;
+    this.broken = false;
+    this.reader = new sp.MessageReader(this.ipc, maxMessageSize);
+    this.greeting = Buffer.alloc(0);
+    this.socket = net.connect(endpoint.options);
+    this.socket.setNoDelay(true); // as nng does: a request is one small write
+    this.socket.on('connect', () => this._connected());
+    this.socket.on('data', (chunk) => this._received(chunk));
+    this.socket.on('end', () => this._fail('the server closed it (it stopped, or a message was over its size limit)'));
+    this.socket.on('error', (e) => this._fail(e.message));
+    this.socket.on('close', () => this._fail('the socket closed'));
+  }
+
+  _connected() {
+    this.socketConnected = true;
+    this.socket.write(sp.greeting());
+  }
+
+  _received(chunk) {
+    if (this.broken) return;
+    if (!this.greeted) {
+      chunk = this._readGreeting(chunk);
+      if (chunk === null) return;
+    }
+    try {
+      this.reader.push(chunk, (body) => this.owner.answer(this, body));
+    } catch (e) {
+      if (!(e instanceof sp.FramingError)) throw e;
+      this._fail(e.message);
+    }
+  }
+
+  /** Takes the greeting's bytes from `chunk`: what follows them, or null while it is incomplete or bad. */
+  _readGreeting(chunk) {
+    const want = sp.GREETING_SIZE - this.greeting.length;
+    this.greeting = Buffer.concat([this.greeting, chunk.subarray(0, want)]);
+    if (this.greeting.length < sp.GREETING_SIZE) return null;
+    const problem = greetingProblem(this.greeting);
+    if (problem) {
+      this._fail(problem, true);
+      return null;
+    }
+    this.greeted = true;
+    this.owner.ready(this);
+    return this.broken ? null : chunk.subarray(want);
+  }
+
+  _fail(why, fatal = false) {
+    if (this.broken) return;
+    this.broken = true;
+    this.socket.destroy();
+    this.owner.failed(this, why, fatal);
+  }
+
+  /** Drops the connection without telling the owner (it asked). */
+  abandon() {
+    this.broken = true;
+    this.socket.destroy();
+  }
+
+  /** Writes `call`'s request under `call.id` and waits for the answer to it. */
+  send(call) {
+    if (this.calls.size === 0) this.socket.ref();
+    this.calls.set(call.id, call);
+    this.socket.cork();
+    this.socket.write(sp.requestHead(this.ipc, call.id, call.request.length));
+    if (call.request.length > 0) this.socket.write(call.request);
+    this.socket.uncork();
+  }
+
+  /** The call waiting for `id`, no longer waiting; undefined if none is. */
+  take(id) {
+    const call = this.calls.get(id);
+    if (call !== undefined) this.forget(call);
+    return call;
+  }
+
+  forget(call) {
+    this.calls.delete(call.id);
+    if (this.calls.size === 0) this.socket.unref();
+  }
+}
+
+/**
+ * The connection being made for the calls that wait for one: its attempts
+ * one at a time, the back-off between them, and the last attempt's failure.
+ */
+class Dialer {
+  constructor() {
+    this.backoffMs = RECONNECT_MIN_MS;
+    this.attempt = null; // a Connection not greeted yet
+    this.timer = null; // the pause before the next attempt
+    this.lastError = null;
+  }
+
+  nextPauseMs() {
+    const pause = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_MAX_MS);
+    return pause;
+  }
+
+  /** Why no connection is there yet, if that is known. */
+  why() {
+    if (this.attempt && this.attempt.socketConnected) return 'connected, but no SP greeting came back';
+    return this.lastError;
+  }
+
+  stop() {
+    clearTimeout(this.timer);
+    if (this.attempt) this.attempt.abandon();
+  }
 }
 
 class Transport {
@@ -147,35 +195,15 @@ class Transport {
    * @param {number} maxMessageSize
    */
   constructor(url, maxMessageSize) {
-    loadNng();
     this.url = url;
+    this.endpoint = parseEndpoint(url);
     this.maxMessageSize = maxMessageSize;
     this.closed = false;
-    this._idle = [];
-    this._active = new Set();
-    this._closing = null;
+    this._connection = null; // greeted; where calls go
+    this._dialer = null; // making a connection for the calls in _unconnected
+    this._unconnected = new Set(); // calls waiting for a connection, in call order
+    this._lastId = 0;
     this._closePromise = null;
-    this._socket = {};
-    let rv = nng.req0Open(this._socket);
-    if (rv !== 0) {
-      throw new LsmkvError(StatusCode.UNAVAILABLE, `cannot create an nng REQ socket: ${strerror(rv)}`);
-    }
-    nng.socketSetMs(this._socket, 'req:resend-time', NNG_DURATION_INFINITE);
-    nng.socketSetSize(this._socket, 'recv-size-max', maxMessageSize);
-    const dialer = {};
-    rv = nng.dialerCreate(dialer, this._socket, url);
-    if (rv === 0) {
-      nng.dialerSetMs(dialer, 'reconnect-time-min', RECONNECT_MIN_MS);
-      nng.dialerSetMs(dialer, 'reconnect-time-max', RECONNECT_MAX_MS);
-      nng.dialerSetSize(dialer, 'recv-size-max', maxMessageSize);
-      // Non-blocking: connecting runs in the background and is retried, so a
-      // client may be created before its server is up.
-      rv = nng.dialerStart(dialer, NNG_FLAG_NONBLOCK);
-    }
-    if (rv !== 0) {
-      nng.close(this._socket);
-      throw new LsmkvError(StatusCode.INVALID_ARGUMENT, `cannot dial '${url}': ${strerror(rv)}`);
-    }
   }
 
   /**
@@ -199,197 +227,160 @@ class Transport {
         ),
       );
     }
-    let slot;
-    try {
-      slot = this._slotGet();
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const msg = [null];
-    let rv = nng.msgAlloc(msg, 0);
-    if (rv === 0 && request.length > 0) {
-      rv = nng.msgAppend(msg[0], request, request.length);
-      if (rv !== 0) nng.msgFree(msg[0]);
-    }
-    if (rv !== 0) {
-      this._slotPut(slot);
-      return Promise.reject(
-        new LsmkvError(StatusCode.RESOURCE_EXHAUSTED, `cannot allocate a message: ${strerror(rv)}`),
-      );
-    }
     return new Promise((resolve, reject) => {
-      slot.resolve = resolve;
-      slot.reject = reject;
-      slot.deadline = deadline;
-      slot.timeoutMs = timeoutMs;
-      slot.sending = true;
-      this._active.add(slot);
-      busySlots.set(slot.id, slot);
-      callStarted();
-      nng.aioSetMsg(slot.aio, msg[0]);
-      nng.aioSetTimeout(slot.aio, remainingMs(deadline));
-      nng.ctxSend(slot.ctx, slot.aio);
+      const call = { id: 0, request, timeoutMs, resolve, reject, connection: null, timer: null };
+      call.timer = setTimeout(() => this._expired(call), remainingMs(deadline));
+      if (this._connection) {
+        this._send(this._connection, call);
+      } else {
+        this._unconnected.add(call);
+        this._dial();
+      }
     });
   }
 
-  /* The aio of `slot` completed a step: runs on the JS thread (relayed by koffi). */
-  _step(slot) {
-    const rv = nng.aioResult(slot.aio);
-    if (slot.sending) {
-      if (rv !== 0) {
-        nng.msgFree(nng.aioGetMsg(slot.aio)); // an unsent message stays ours
-        this._finish(slot, this._failure(rv, false, slot.timeoutMs));
-        return;
-      }
-      if (this.closed) {
-        this._finish(slot, new LsmkvError(StatusCode.CANCELLED, 'the client was closed during the call'));
-        return;
-      }
-      slot.sending = false;
-      nng.aioSetTimeout(slot.aio, remainingMs(slot.deadline));
-      nng.ctxRecv(slot.ctx, slot.aio);
+  _send(connection, call) {
+    this._lastId = (this._lastId + 1) & 0x7fffffff;
+    call.id = (this._lastId | 0x80000000) >>> 0; // the top bit ends SP's backtrace
+    call.connection = connection;
+    connection.send(call);
+  }
+
+  /* ---- settling calls ---- */
+
+  _settle(call, error, answer) {
+    clearTimeout(call.timer);
+    if (error) call.reject(error);
+    else call.resolve(answer);
+  }
+
+  _expired(call) {
+    if (call.connection) {
+      call.connection.forget(call);
+      this._settle(call, this._noAnswer(call));
       return;
     }
-    if (rv !== 0) {
-      this._finish(slot, this._failure(rv, true, slot.timeoutMs));
-      return;
-    }
-    const answer = nng.aioGetMsg(slot.aio);
-    const len = nng.msgLen(answer);
-    // A copy: the message is freed right after.
-    const data = len > 0 ? Buffer.from(new Uint8Array(koffi.view(nng.msgBody(answer), len))) : Buffer.alloc(0);
-    nng.msgFree(answer);
-    this._finish(slot, null, data);
+    this._unconnected.delete(call);
+    const why = this._dialer && this._dialer.why();
+    this._settle(call, this._notConnected(call, why ? `: ${why}` : ''));
+    if (this._unconnected.size === 0) this._stopDialing();
   }
 
-  _finish(slot, error, data) {
-    const { resolve, reject } = slot;
-    slot.resolve = slot.reject = null;
-    busySlots.delete(slot.id);
-    this._active.delete(slot);
-    callEnded();
-    if (error) {
-      // A context that failed mid-exchange is not reused. Freeing waits for
-      // the aio's callback, which is still on the stack: do it later.
-      setImmediate(() => freeSlot(slot));
-      reject(error);
+  _noAnswer(call) {
+    return new LsmkvError(
+      StatusCode.DEADLINE_EXCEEDED,
+      `no answer from ${this.url} within ${call.timeoutMs} ms (the request may have been applied)`,
+    );
+  }
+
+  _notConnected(call, why) {
+    return new LsmkvError(
+      StatusCode.UNAVAILABLE,
+      `cannot reach lsmkv-server at ${this.url}: not connected within ${call.timeoutMs} ms ` +
+        `(is the server running?)${why}`,
+    );
+  }
+
+  _failUnconnected(error) {
+    const calls = [...this._unconnected];
+    this._unconnected.clear();
+    for (const call of calls) this._settle(call, error);
+  }
+
+  /* ---- connecting ---- */
+
+  _dial() {
+    if (this._dialer) return;
+    this._dialer = new Dialer();
+    this._attempt();
+  }
+
+  _attempt() {
+    this._dialer.timer = null;
+    this._dialer.attempt = new Connection(this.endpoint, this.maxMessageSize, this);
+  }
+
+  _stopDialing() {
+    if (!this._dialer) return;
+    this._dialer.stop();
+    this._dialer = null;
+  }
+
+  /** `connection` greeted: it takes the calls that waited for it. */
+  ready(connection) {
+    this._dialer = null;
+    this._connection = connection;
+    const calls = [...this._unconnected];
+    this._unconnected.clear();
+    for (const call of calls) this._send(connection, call);
+    if (connection.calls.size === 0) connection.socket.unref();
+  }
+
+  failed(connection, why, fatal) {
+    if (connection.greeted) this._broken(connection, why);
+    else this._attemptFailed(why, fatal);
+  }
+
+  _attemptFailed(why, fatal) {
+    const dialer = this._dialer;
+    dialer.attempt = null;
+    dialer.lastError = why;
+    if (fatal) {
+      this._dialer = null;
+      this._failUnconnected(new LsmkvError(StatusCode.UNAVAILABLE, `cannot use ${this.url}: ${why}`));
+    } else if (this._unconnected.size === 0) {
+      this._dialer = null;
     } else {
-      this._slotPut(slot);
-      resolve(data);
-    }
-    // Not from inside the aio's callback (this one): nng_close must not run
-    // while an nng thread waits for us.
-    if (this._closing && this._active.size === 0) setImmediate(this._closing);
-  }
-
-  _slotGet() {
-    const idle = this._idle.pop();
-    if (idle) return idle;
-    const ctx = {};
-    let rv = nng.ctxOpen(ctx, this._socket);
-    if (rv !== 0) {
-      throw new LsmkvError(StatusCode.UNAVAILABLE, `cannot open an nng context: ${strerror(rv)}`);
-    }
-    const id = nextSlotId++;
-    const aio = [null];
-    rv = nng.ctxSetMs(ctx, 'req:resend-time', NNG_DURATION_INFINITE);
-    if (rv === 0) rv = nng.aioAlloc(aio, nng.callback, id);
-    if (rv !== 0) {
-      nng.ctxClose(ctx);
-      throw new LsmkvError(StatusCode.UNAVAILABLE, `cannot open an nng context: ${strerror(rv)}`);
-    }
-    return { id, ctx, aio: aio[0], transport: this, sending: false, resolve: null, reject: null };
-  }
-
-  _slotPut(slot) {
-    if (!this.closed && this._idle.length < MAX_IDLE) {
-      this._idle.push(slot);
-    } else {
-      setImmediate(() => freeSlot(slot));
+      dialer.timer = setTimeout(() => this._attempt(), dialer.nextPauseMs());
     }
   }
 
-  /** Live connections of the socket, from nng's statistics (null if unknown). */
-  _connections() {
-    const root = [null];
-    if (nng.statsGet(root) !== 0) return null;
-    try {
-      const sock = nng.statFindSocket(root[0], this._socket);
-      const pipes = sock ? nng.statFind(sock, 'pipes') : null;
-      return pipes ? Number(nng.statValue(pipes)) : null;
-    } finally {
-      nng.statsFree(root[0]);
-    }
+  /* ---- answers and failures of the connection ---- */
+
+  answer(connection, body) {
+    const call = connection.take(body.readUInt32BE(0));
+    if (call === undefined) return; // its call gave up waiting
+    this._settle(call, null, body.subarray(sp.REQUEST_ID_SIZE));
   }
 
-  _failure(rv, sent, timeoutMs) {
-    if (this.closed || rv === NNG_ECLOSED || rv === NNG_ECANCELED) {
-      return new LsmkvError(StatusCode.CANCELLED, 'the client was closed during the call');
-    }
-    if (rv === NNG_ETIMEDOUT && !sent) {
-      // REQ's send waits for a connection to take the request.
-      const connections = this._connections();
-      if (!connections) {
-        return new LsmkvError(
+  /** Fails every call waiting on `connection`; the next call connects again. */
+  _broken(connection, why) {
+    if (this._connection === connection) this._connection = null;
+    const calls = [...connection.calls.values()];
+    connection.calls.clear();
+    for (const call of calls) {
+      this._settle(
+        call,
+        new LsmkvError(
           StatusCode.UNAVAILABLE,
-          `cannot reach lsmkv-server at ${this.url}: not connected within ${timeoutMs} ms ` +
-            '(is the server running?)',
-        );
-      }
-      return new LsmkvError(
-        StatusCode.DEADLINE_EXCEEDED,
-        `the request to ${this.url} could not be sent within ${timeoutMs} ms`,
+          `the connection to ${this.url} closed before the answer: ${why} (the request may have been applied)`,
+        ),
       );
     }
-    if (rv === NNG_ETIMEDOUT) {
-      return new LsmkvError(
-        StatusCode.DEADLINE_EXCEEDED,
-        `no answer from ${this.url} within ${timeoutMs} ms (the request may have been applied)`,
-      );
-    }
-    if (rv === NNG_ECONNRESET || rv === NNG_ECONNSHUT) {
-      return new LsmkvError(
-        StatusCode.UNAVAILABLE,
-        `the connection to ${this.url} closed before the answer: the server stopped, or a ` +
-          'message was over a size limit (the request may have been applied)',
-      );
-    }
-    return new LsmkvError(StatusCode.UNAVAILABLE, `call to ${this.url} failed: ${strerror(rv)}`);
   }
 
   /**
-   * Cancels the calls in flight (they reject with CANCELLED), waits for their
-   * callbacks, then frees the contexts and closes the socket.
+   * Rejects every call in flight with CANCELLED and closes the socket; the
+   * descriptor is closed when the promise resolves.
    * @returns {Promise<void>}
    */
   close() {
     if (this._closePromise) return this._closePromise;
     this.closed = true;
-    this._closePromise = new Promise((resolve) => {
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        this._closing = null;
-        for (const slot of this._idle.splice(0)) freeSlot(slot);
-        // No aio of this socket is pending now: nng_close runs no callback.
-        nng.close(this._socket);
-        resolve();
-      };
-      if (this._active.size === 0) {
-        finish();
-        return;
-      }
-      this._closing = finish;
-      for (const slot of this._active) nng.aioCancel(slot.aio);
-    });
+    const cancelled = () => new LsmkvError(StatusCode.CANCELLED, 'the client was closed during the call');
+    this._stopDialing();
+    this._failUnconnected(cancelled());
+    const connection = this._connection;
+    this._connection = null;
+    if (connection) {
+      connection.abandon();
+      const calls = [...connection.calls.values()];
+      connection.calls.clear();
+      for (const call of calls) this._settle(call, cancelled());
+    }
+    this._closePromise = Promise.resolve();
     return this._closePromise;
   }
 }
 
-function freeSlot(slot) {
-  nng.ctxClose(slot.ctx);
-  nng.aioFree(slot.aio);
-}
-
-module.exports = { Transport, loadNng };
+module.exports = { Transport };

@@ -5,25 +5,17 @@ const assert = require('node:assert/strict');
 const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const koffi = require('koffi');
 
 const lsmkv = require('../src');
 const proto = require('../src/proto');
 const { Server, freePort } = require('./server');
+const { SpPeer } = require('./sp_peer');
 
 const { Client, LsmkvError, StatusCode, Sync } = lsmkv;
 
-/** An nng REP socket that takes requests and never answers. */
-function silentServer(port) {
-  const lib = koffi.load('libnng.so.1');
-  const open = lib.func('int nng_rep0_open(_Out_ nng_socket *s)');
-  const listen = lib.func('int nng_listen(nng_socket s, const char *url, void *l, int flags)');
-  const close = lib.func('int nng_close(nng_socket s)');
-  const sock = {};
-  assert.equal(open(sock), 0);
-  const url = `tcp://127.0.0.1:${port}`;
-  assert.equal(listen(sock, url, null, 0), 0);
-  return { url, close: () => close(sock) };
+/** An SP rep0 peer that takes requests and never answers. */
+function silentServer() {
+  return SpPeer.listen();
 }
 
 async function rejectsWith(promise, code) {
@@ -298,6 +290,29 @@ describe('against lsmkv-server', () => {
   });
 });
 
+describe('against lsmkv-server over a Unix socket', () => {
+  test('put, get, a value of megabytes and concurrent calls over ipc://', async () => {
+    const server = await new Server().startIpc();
+    const kv = new Client(server.url, { timeout: 10000 });
+    try {
+      await kv.put('unix', 'socket');
+      assert.deepEqual(await kv.get('unix'), Buffer.from('socket'));
+      const large = Buffer.alloc(2 << 20);
+      for (let i = 0; i < large.length; i += 1000) large[i] = i & 0xff;
+      await kv.put('large', large);
+      assert.ok(large.equals(await kv.get('large')));
+      const keys = Array.from({ length: 100 }, (_, i) => `ipc${i}`);
+      await Promise.all(keys.map((k) => kv.put(k, `v-${k}`)));
+      assert.deepEqual(await Promise.all(keys.map((k) => kv.get(k))), keys.map((k) => Buffer.from(`v-${k}`)));
+      await kv.close();
+      assert.equal(await server.stop(), 0, server.output);
+    } finally {
+      await kv.close();
+      await server.close();
+    }
+  });
+});
+
 describe('failures', () => {
   test('nothing listening: a timely UNAVAILABLE', async () => {
     const kv = new Client(`tcp://127.0.0.1:${await freePort()}`, { timeout: 500 });
@@ -310,22 +325,22 @@ describe('failures', () => {
   });
 
   test('no answer: a timely DEADLINE_EXCEEDED (the call\'s own timeout wins)', async () => {
-    const silent = silentServer(await freePort());
+    const silent = await silentServer();
     const kv = new Client(silent.url, { timeout: 30000 });
     const start = performance.now();
     const err = await rejectsWith(kv.put('k', 'v', { timeout: 400 }), StatusCode.DEADLINE_EXCEEDED);
     assert.ok(performance.now() - start < 3000);
     assert.match(err.details, /may have been applied/);
     await kv.close();
-    silent.close();
+    await silent.close();
   });
 
   test('close() cancels calls in flight', async () => {
-    const silent = silentServer(await freePort());
+    const silent = await silentServer();
     const kv = new Client(silent.url, { timeout: 30000 });
     // Each settles as soon as close() runs: handled from the start.
     const calls = [kv.get('a'), kv.put('b', 'c'), kv.stats()].map((p) => p.then(() => null, (e) => e));
-    await new Promise((r) => setTimeout(r, 200));
+    await silent.takeRequests(3); // all three are on the wire
     const start = performance.now();
     await kv.close();
     for (const err of await Promise.all(calls)) {
@@ -333,7 +348,7 @@ describe('failures', () => {
       assert.equal(err.code, StatusCode.CANCELLED);
     }
     assert.ok(performance.now() - start < 5000);
-    silent.close();
+    await silent.close();
   });
 
   test('server stop and restart: UNAVAILABLE, then the client reconnects', async () => {
@@ -365,17 +380,25 @@ describe('failures', () => {
   });
 
   test('a process with an open, idle client exits; one waiting on a call does not exit early', async () => {
-    const port = await freePort();
-    const silent = silentServer(port);
-    const script = `
-      const { Client } = require(${JSON.stringify(path.join(__dirname, '..', 'src'))});
-      const kv = new Client('tcp://127.0.0.1:${port}', { timeout: 300 });
-      kv.get('k').catch((e) => { console.log(e.codeName); });`;
-    const out = await new Promise((resolve, reject) => {
-      execFile(process.execPath, ['-e', script], { timeout: 10000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
-    });
-    assert.equal(out.trim(), 'DEADLINE_EXCEEDED');
-    silent.close();
+    const peer = await SpPeer.listen();
+    try {
+      // The first call waits for the answer from this process; the second gets none.
+      const script = `
+        const { Client } = require(${JSON.stringify(path.join(__dirname, '..', 'src'))});
+        const kv = new Client('${peer.url}', { timeout: 30000 });
+        kv.get('a')
+          .then((v) => console.log(v.toString()))
+          .then(() => kv.get('k', { timeout: 1000 }))
+          .catch((e) => { console.log(e.codeName); });`;
+      const child = new Promise((resolve, reject) => {
+        execFile(process.execPath, ['-e', script], { timeout: 20000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+      });
+      const first = await peer.nextRequest();
+      first.answer({ found: true, value: Buffer.from('answered') });
+      assert.equal((await child).trim(), 'answered\nDEADLINE_EXCEEDED');
+    } finally {
+      await peer.close();
+    }
   });
 });
 
