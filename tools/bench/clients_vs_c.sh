@@ -17,8 +17,8 @@
 # and prints, per concurrency and operation, the median requests/sec of each
 # client and the median over rounds of each client's ratio to the C client's
 # figure of the same round (with the lowest and highest round's ratio). The C client's K threads each have their own
-# client; the Python client's K threads share one client (one nng context per
-# call); the Node client keeps K calls outstanding on one client.
+# client; the Python client's K threads share one client (their calls share
+# one connection); the Node client keeps K calls outstanding on one client.
 #
 # Environment: REPEAT (default 3), CONCURRENCY (default "1 16"), RUN_SECONDS
 # (per Python/Node run, default 4), NUM (C client's operations per workload

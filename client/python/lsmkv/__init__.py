@@ -1,4 +1,4 @@
-"""lsmkv: a client of lsmkv-server (proto/lsmkv/v1) over nng req/rep.
+"""lsmkv: a client of lsmkv-server (proto/lsmkv/v1) over nng's SP req/rep protocol.
 
 ::
 

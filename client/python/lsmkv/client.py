@@ -175,21 +175,22 @@ class Client:
             kv.put(b"k", b"v")
             assert kv.get(b"k") == b"v"
 
-    Creating a client does not wait for the server: the connection is made in
-    the background (and re-made after a server restart). Every call has a
+    Creating a client does not wait for the server: the first call connects
+    (and a call after a server restart connects again). Every call has a
     deadline, ``timeout`` seconds from its start (the client's default or the
     call's ``timeout=``): it travels to the server in the envelope and is
     enforced here too, so no call waits longer, whether the server is slow,
-    gone or never was there. A call is sent at most once (nng's resend is
-    disabled); one that failed with DEADLINE_EXCEEDED or UNAVAILABLE may or may
-    not have been applied.
+    gone or never was there. A call is sent at most once (never resent); one
+    that failed with DEADLINE_EXCEEDED or UNAVAILABLE may or may not have been
+    applied.
 
     Keys and values are bytes (``bytes``, ``bytearray`` or ``memoryview``).
     Every failure raises :class:`lsmkv.Error`; a missing key is not a failure
     (:meth:`get` returns ``None``).
 
-    One client may be shared by any number of threads: each call uses its own
-    nng context, and calls do not wait for each other.
+    One client may be shared by any number of threads: their calls share one
+    connection, each request carries its own ID, and no call waits for
+    another's answer.
     """
 
     def __init__(
@@ -200,13 +201,15 @@ class Client:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         """Args:
-        url: the server's address: ``tcp://host:port`` or ``ipc:///path``.
+        url: the server's address: ``tcp://host:port`` (``tcp4://``,
+            ``tcp6://``, ``tcp://[v6 address]:port``), ``ipc:///path`` or
+            ``abstract://name``.
         timeout: the default deadline of every call, in seconds (> 0).
         max_message_size: the largest request sent and answer accepted, in
             bytes. A larger answer closes the connection (UNAVAILABLE).
 
         Raises:
-            Error: INVALID_ARGUMENT for a URL nng does not understand.
+            Error: INVALID_ARGUMENT for a URL it does not understand.
         """
         self._timeout = self._check_timeout(timeout)
         if max_message_size <= 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import os
 import random
@@ -15,23 +14,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import lsmkv  # noqa: E402
 from lsmkv import _proto  # noqa: E402
-from lsmkv._transport import _nng, _Socket  # noqa: E402
 from server import Server, free_port  # noqa: E402
-
-
-class SilentServer:
-    """An nng REP socket that accepts requests and never answers."""
-
-    def __init__(self) -> None:
-        _nng.nng_rep0_open.argtypes = [ctypes.POINTER(_Socket)]
-        _nng.nng_listen.argtypes = [_Socket, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]
-        self.sock = _Socket()
-        assert _nng.nng_rep0_open(ctypes.byref(self.sock)) == 0
-        self.url = f"tcp://127.0.0.1:{free_port()}"
-        assert _nng.nng_listen(self.sock, self.url.encode(), None, 0) == 0
-
-    def close(self) -> None:
-        _nng.nng_close(self.sock)
+from sp_peer import SpPeer  # noqa: E402
 
 
 class ServerTest(unittest.TestCase):
@@ -288,7 +272,7 @@ class TestUnreachable(unittest.TestCase):
         self.assertLess(elapsed, 3.0)
 
     def test_no_answer_is_a_timely_deadline_exceeded(self) -> None:
-        silent = SilentServer()
+        silent = SpPeer()  # reads requests; answers none unless told to
         self.addCleanup(silent.close)
         with lsmkv.Client(silent.url, timeout=0.5) as kv:
             start = time.monotonic()
@@ -300,7 +284,7 @@ class TestUnreachable(unittest.TestCase):
         self.assertLess(elapsed, 3.0)
 
     def test_close_from_another_thread_cancels_a_waiting_call(self) -> None:
-        silent = SilentServer()
+        silent = SpPeer()  # reads requests; answers none unless told to
         self.addCleanup(silent.close)
         kv = lsmkv.Client(silent.url, timeout=30.0)
         errors = []
@@ -314,7 +298,7 @@ class TestUnreachable(unittest.TestCase):
         t = threading.Thread(target=call)
         start = time.monotonic()
         t.start()
-        time.sleep(0.2)  # let it send; the test passes either way
+        silent.next_request()  # it was sent and waits for its answer
         kv.close()
         t.join(10)
         self.assertFalse(t.is_alive())
