@@ -136,6 +136,9 @@ int file_writer_sync(file_writer *w, lsmkv_error *err);
  * Starts writing [offset, offset + len) of what was appended back to disk,
  * without waiting (sync_file_range): a later sync then has less left to do.
  * No durability promise by itself. Bytes still buffered are not included.
+ * A mapped writer first unmaps the whole pages of the range that appends are
+ * done with (the page cache keeps them), so writeback need not write-protect
+ * them one by one.
  */
 void file_writer_start_writeback(file_writer *w, uint64_t offset, uint64_t len);
 
