@@ -16,8 +16,13 @@
 #include <unistd.h>
 
 #define FILE_WRITER_BUFFER_BYTES (64 * 1024)
-/* A mapped writer's first reservation; each further one doubles it. */
-#define FILE_MAP_FIRST_RESERVE (1024 * 1024)
+/*
+ * A mapped writer reserves its file in steps of this many bytes. The file's
+ * size (what ls and du show) includes the reserved zeros, so a fixed step
+ * bounds them; doubling steps left up to 4 MiB of zeros at the end of a
+ * 4 MiB memtable's segment. Each step costs an fallocate and a new map.
+ */
+#define FILE_MAP_RESERVE_STEP (1024 * 1024)
 
 /* The hooks are set by single-threaded test code before the store runs. */
 static file_fault_fn fault_fn;
@@ -203,9 +208,11 @@ static int
 reserve_mapped(file_writer *w, uint64_t needed)
 {
     uint64_t start = page_floor(w->size);
-    uint64_t reserve = w->reserved > 0 ? w->reserved : FILE_MAP_FIRST_RESERVE;
-    while (reserve < needed || reserve == start) { /* == start: nothing left to map */
-        reserve *= 2;
+    uint64_t end = needed > start ? needed : start + 1; /* at least a page to map */
+    uint64_t reserve =
+        (end + FILE_MAP_RESERVE_STEP - 1) / FILE_MAP_RESERVE_STEP * FILE_MAP_RESERVE_STEP;
+    if (reserve < w->reserved) {
+        reserve = w->reserved;
     }
     if (reserve > w->reserved) {
         int e = posix_fallocate(w->fd, 0, (off_t)reserve);
