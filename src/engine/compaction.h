@@ -8,10 +8,11 @@
  * for anything older). A tombstone is dropped too when drop_tombstones is set
  * and no older data for its key can exist below the output (key_exists_below
  * says so; NULL means the inputs are all there is). Output files are cut at
- * target_file_bytes, or where they would overlap more than
- * max_grandparent_overlap bytes of the level below the output (so that
- * compacting them later stays cheap), but never inside one user key, so
- * outputs never overlap.
+ * target_file_bytes, at the end of a table of the level below the output (a
+ * grandparent) once they hold half of that, or where they would overlap more
+ * than max_grandparent_overlap bytes of that level (so that compacting them
+ * later stays cheap), but never inside one user key, so outputs never
+ * overlap.
  *
  * The files are fsynced but not yet part of the store: installing them in
  * the manifest is the SSTable manager's job. On error, every file this call

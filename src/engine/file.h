@@ -116,10 +116,11 @@ int file_writer_open(const char *path, bool exclusive, file_writer **out, lsmkv_
  * Like file_writer_open, but appends are copied into a shared memory map of
  * the file rather than written with write(2): no syscall per append, and a
  * process crash still loses nothing appended (the pages belong to the OS).
- * Blocks are allocated ahead in doubling steps (1 MiB first), so a full disk
- * fails an append with ENOSPC rather than killing the process with SIGBUS.
- * Until file_writer_trim or file_writer_close, the file ends in zeros past
- * the last append: whoever reads it must take a zero tail for its end.
+ * Blocks are allocated ahead in steps of 1 MiB, so a full disk fails an
+ * append with ENOSPC rather than killing the process with SIGBUS. Until
+ * file_writer_trim or file_writer_close, the file ends in zeros past the last
+ * append (less than 1 MiB of them): whoever reads it must take a zero tail
+ * for its end.
  */
 int file_writer_open_mapped(const char *path, bool exclusive, file_writer **out, lsmkv_error *err);
 
@@ -136,6 +137,9 @@ int file_writer_sync(file_writer *w, lsmkv_error *err);
  * Starts writing [offset, offset + len) of what was appended back to disk,
  * without waiting (sync_file_range): a later sync then has less left to do.
  * No durability promise by itself. Bytes still buffered are not included.
+ * A mapped writer first unmaps the whole pages of the range that appends are
+ * done with (the page cache keeps them), so writeback need not write-protect
+ * them one by one.
  */
 void file_writer_start_writeback(file_writer *w, uint64_t offset, uint64_t len);
 

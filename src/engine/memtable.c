@@ -320,12 +320,32 @@ mi_seek(iterator *it, slice target)
     mi->cur = find_greater_or_equal(mi->m, &k, NULL);
 }
 
+/*
+ * Nodes were allocated in insertion order, so with random keys each step of a
+ * scan lands on a cold node: fetch the one after the new position now, so its
+ * cache misses overlap the caller's work on this one (a flush spent about a
+ * tenth of its time waiting for nodes).
+ */
+static inline void
+prefetch_node(const node *n)
+{
+    if (n != NULL) {
+        const char *p = (const char *)n;
+        __builtin_prefetch(p);
+        __builtin_prefetch(p + 64);
+        __builtin_prefetch(p + 128);
+    }
+}
+
 static void
 mi_next(iterator *it)
 {
     memtable_iterator *mi = (memtable_iterator *)it;
     assert(mi->cur != NULL);
     mi->cur = node_next(mi->cur, 0);
+    if (mi->cur != NULL) {
+        prefetch_node(atomic_load_explicit(&mi->cur->next[0], memory_order_relaxed));
+    }
 }
 
 static slice

@@ -25,6 +25,15 @@
  * binary search finds the entry without rebuilding prefix-compressed keys. */
 #define INDEX_RESTART_INTERVAL 1
 
+/*
+ * Every this many bytes written, the builder starts their writeback (without
+ * waiting), so the fsync that finishes the table, which the flush or
+ * compaction thread waits for, finds little data left to write. The waits
+ * otherwise idle a core that the merge could use (see
+ * start_writeback_if_due).
+ */
+#define SSTABLE_WRITEBACK_BYTES (512 * 1024)
+
 struct sstable_builder {
     file_writer *writer;
     char *path;
@@ -38,7 +47,8 @@ struct sstable_builder {
     size_t num_hashes;
     size_t cap_hashes;
     sstable_properties props;
-    int failed; /* first error; afterwards the builder can only be abandoned */
+    uint64_t written_back; /* bytes before this were handed to writeback */
+    int failed;            /* first error; afterwards the builder can only be abandoned */
 };
 
 int
@@ -121,6 +131,27 @@ write_block(sstable_builder *b, slice contents, int compression, sstable_handle 
     return file_writer_append(b->writer, s->data, s->len, err);
 }
 
+/*
+ * Hands the bytes written since the last call to writeback once there are
+ * SSTABLE_WRITEBACK_BYTES of them. Measured on a 1M fillrandom + overwrite:
+ * without fsyncs at all, overwrite ran 11% faster and left less compaction
+ * behind, so the background threads' waits in fdatasync matter.
+ */
+static int
+start_writeback_if_due(sstable_builder *b, lsmkv_error *err)
+{
+    uint64_t size = file_writer_size(b->writer);
+    if (size - b->written_back < SSTABLE_WRITEBACK_BYTES) {
+        return LSMKV_OK;
+    }
+    int rc = file_writer_flush(b->writer, err);
+    if (rc == LSMKV_OK) {
+        file_writer_start_writeback(b->writer, b->written_back, size - b->written_back);
+        b->written_back = size;
+    }
+    return rc;
+}
+
 static int
 flush_data_block(sstable_builder *b, lsmkv_error *err)
 {
@@ -135,7 +166,7 @@ flush_data_block(sstable_builder *b, lsmkv_error *err)
     buffer_clear(&b->scratch);
     sstable_handle_encode(&b->scratch, handle);
     block_builder_add(&b->index, buffer_slice(&b->last_key), buffer_slice(&b->scratch));
-    return LSMKV_OK;
+    return start_writeback_if_due(b, err);
 }
 
 /* Updates entry counts, sequence range, key range and the bloom hashes. */

@@ -390,6 +390,52 @@ test_splits_at_target_size(void **state)
     }
 }
 
+/*
+ * Grandparents (tables of the level below the output) hold 20 keys each here,
+ * about 6 KiB of output. Once an output holds half its 8 KiB target it is cut
+ * where the next key starts past a grandparent's end, so every output but the
+ * last ends exactly where a grandparent ends, where size alone would cut
+ * after about 26 keys.
+ */
+static void
+test_cuts_at_grandparent_boundaries_past_half_the_target(void **state)
+{
+    fixture *f = *state;
+    f->options.target_file_bytes = 8192;
+    f->options.builder.block_bytes = 512;
+    lsmkv_table_info grandparents[10];
+    const lsmkv_table_info *pointers[10];
+    char min[32], max[32], key[32], value[301];
+    for (int g = 0; g < 10; g++) {
+        snprintf(min, sizeof(min), "key%05d", g * 20);
+        snprintf(max, sizeof(max), "key%05d", g * 20 + 19);
+        grandparents[g] = (lsmkv_table_info){.id = 900 + (uint64_t)g, .size_bytes = 6000};
+        table_info_set_keys(&grandparents[g], slice_make(min, strlen(min)),
+                            slice_make(max, strlen(max)));
+        pointers[g] = &grandparents[g];
+    }
+    f->options.grandparents = pointers;
+    f->options.grandparent_count = 10;
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "key%05d", i);
+        make_value(value, 300, i);
+        put(f, key, (uint64_t)i + 1, value);
+    }
+    compaction_stats stats = run(f);
+    assert_int_equal(stats.entries_out, 200);
+    assert_disjoint_outputs(f, 200);
+    assert_int_equal(f->outputs.count, 10);
+    for (size_t i = 0; i < f->outputs.count; i++) {
+        assert_true(slice_equal(table_info_max_key(&f->outputs.tables[i]),
+                                table_info_max_key(&grandparents[i])));
+        assert_true(f->outputs.tables[i].size_bytes >= 8192 / 2);
+        assert_true(f->outputs.tables[i].size_bytes < 8192);
+    }
+    for (int g = 0; g < 10; g++) {
+        table_info_fini(&grandparents[g]);
+    }
+}
+
 static void
 test_never_splits_inside_a_user_key(void **state)
 {
@@ -769,6 +815,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_input_dropping_to_nothing_writes_no_file, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_splits_at_target_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cuts_at_grandparent_boundaries_past_half_the_target,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_splits_inside_a_user_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_target_zero_writes_one_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_input_error_removes_every_file, setup, teardown),

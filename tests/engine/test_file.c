@@ -891,7 +891,7 @@ test_mapped_writer_appends_ahead_of_reserved_zeros(void **state)
 {
     const char *dir = *state;
     PATH_IN(path, dir, "mapped");
-    /* Across the first reservation (1 MiB) and the next (2 MiB). */
+    /* Across several 1 MiB reservation steps, and an append of more than one. */
     const size_t sizes[] = {16, 100, 1000000, 48000, 1, 1500000, 7};
     size_t total = 0;
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -910,7 +910,7 @@ test_mapped_writer_appends_ahead_of_reserved_zeros(void **state)
         assert_true(test_file_size(path) >= (long long)off);
         assert_contents_then_zeros(path, expect, off);
     }
-    assert_int_equal(test_file_size(path), 4 << 20);
+    assert_int_equal(test_file_size(path), 3 << 20); /* 2.55 MB appended */
     assert_int_equal(file_writer_sync(w, &err), LSMKV_OK);
 
     assert_int_equal(file_writer_trim(w, &err), LSMKV_OK);
@@ -924,6 +924,40 @@ test_mapped_writer_appends_ahead_of_reserved_zeros(void **state)
     memcpy(with_tail + total, "tail", 4);
     assert_file_contents(path, with_tail, total + 4);
     free(with_tail);
+    free(expect);
+}
+
+/*
+ * Writeback unmaps the pages appends are done with: appends after it, in the
+ * same page, past the reservation, or after the whole mapping was let go,
+ * still land where they belong.
+ */
+static void
+test_mapped_writer_appends_after_writeback(void **state)
+{
+    const char *dir = *state;
+    PATH_IN(path, dir, "mapped-writeback");
+    const size_t total = (3 << 20) + 12345;
+    uint8_t *expect = pattern(total, 5);
+    file_writer *w;
+    lsmkv_error err;
+    assert_int_equal(file_writer_open_mapped(path, true, &w, &err), LSMKV_OK);
+    /* Odd sizes, so writeback cuts fall inside pages as well as on them. */
+    size_t off = 0, step = 1000;
+    while (off + step < (1 << 20)) {
+        assert_int_equal(file_writer_append(w, expect + off, step, &err), LSMKV_OK);
+        file_writer_start_writeback(w, off, step);
+        off += step;
+        step = step * 3 % 70001 + 1;
+    }
+    /* Up to the end of the first reservation exactly: the whole mapping goes. */
+    assert_int_equal(file_writer_append(w, expect + off, (1 << 20) - off, &err), LSMKV_OK);
+    off = 1 << 20;
+    file_writer_start_writeback(w, 0, off);
+    assert_int_equal(file_writer_append(w, expect + off, total - off, &err), LSMKV_OK);
+    assert_contents_then_zeros(path, expect, total);
+    assert_int_equal(file_writer_close(w, &err), LSMKV_OK);
+    assert_file_contents(path, expect, total);
     free(expect);
 }
 
@@ -1039,6 +1073,7 @@ main(void)
         DIR_TEST(test_fault_hook_filters_by_path),
         DIR_TEST(test_short_write_writes_part_then_fails),
         DIR_TEST(test_mapped_writer_appends_ahead_of_reserved_zeros),
+        DIR_TEST(test_mapped_writer_appends_after_writeback),
         DIR_TEST(test_mapped_writer_fails_append_when_space_runs_out),
         DIR_TEST(test_mapped_writer_goes_through_the_fault_hooks),
     };
