@@ -28,15 +28,6 @@
 
 /* ---- a scripted fake server ------------------------------------------------------------- */
 
-/* The fake runs on its own thread, where cmocka's asserts must not be used. */
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: fake server: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 typedef struct fake fake;
 typedef void (*fake_script)(fake *f);
 
@@ -56,8 +47,8 @@ struct fake {
 static void
 fake_listen(fake *f)
 {
-    CHECK(nng_rep0_open(&f->socket) == 0);
-    CHECK(nng_listen(f->socket, f->url, NULL, 0) == 0);
+    TEST_CHECK(nng_rep0_open(&f->socket) == 0);
+    TEST_CHECK(nng_listen(f->socket, f->url, NULL, 0) == 0);
     f->closed = false;
 }
 
@@ -79,7 +70,7 @@ fake_start(fake *f, fake_script script)
     pthread_cond_init(&f->cond, NULL);
     f->script = script;
     fake_listen(f);
-    CHECK(pthread_create(&f->thread, NULL, fake_main, f) == 0);
+    TEST_CHECK(pthread_create(&f->thread, NULL, fake_main, f) == 0);
 }
 
 static void
@@ -139,9 +130,10 @@ request_key(nng_msg *msg, char *key, size_t size)
 {
     const uint8_t *payload = NULL, *k = NULL;
     size_t payload_len = 0, k_len = 0;
-    CHECK(test_wire_find(nng_msg_body(msg), nng_msg_len(msg), 2, NULL, &payload, &payload_len));
-    CHECK(test_wire_find(payload, payload_len, 1, NULL, &k, &k_len));
-    CHECK(k_len < size);
+    TEST_CHECK(
+        test_wire_find(nng_msg_body(msg), nng_msg_len(msg), 2, NULL, &payload, &payload_len));
+    TEST_CHECK(test_wire_find(payload, payload_len, 1, NULL, &k, &k_len));
+    TEST_CHECK(k_len < size);
     memcpy(key, k, k_len);
     key[k_len] = '\0';
 }
@@ -159,8 +151,8 @@ put_answer(int code, const char *message, uint64_t sequence)
         test_wire_message(&resp, 2, &payload);
     }
     nng_msg *msg;
-    CHECK(nng_msg_alloc(&msg, 0) == 0);
-    CHECK(nng_msg_append(msg, resp.data, resp.len) == 0);
+    TEST_CHECK(nng_msg_alloc(&msg, 0) == 0);
+    TEST_CHECK(nng_msg_append(msg, resp.data, resp.len) == 0);
     test_wire_free(&status);
     test_wire_free(&payload);
     test_wire_free(&resp);
@@ -171,14 +163,14 @@ static nng_msg *
 fake_recv(fake *f)
 {
     nng_msg *msg;
-    CHECK(nng_recvmsg(f->socket, &msg, 0) == 0);
+    TEST_CHECK(nng_recvmsg(f->socket, &msg, 0) == 0);
     return msg;
 }
 
 static void
 fake_send(fake *f, nng_msg *msg)
 {
-    CHECK(nng_sendmsg(f->socket, msg, 0) == 0);
+    TEST_CHECK(nng_sendmsg(f->socket, msg, 0) == 0);
 }
 
 static lsmkv_client *
@@ -317,8 +309,8 @@ script_answer_errors(fake *f)
     /* Garbage bytes instead of an RpcResponse. */
     nng_msg_free(fake_recv(f));
     nng_msg *garbage;
-    CHECK(nng_msg_alloc(&garbage, 0) == 0);
-    CHECK(nng_msg_append(garbage, "\xff\xff\xff\xff\x0f", 5) == 0);
+    TEST_CHECK(nng_msg_alloc(&garbage, 0) == 0);
+    TEST_CHECK(nng_msg_append(garbage, "\xff\xff\xff\xff\x0f", 5) == 0);
     fake_send(f, garbage);
 }
 
@@ -446,7 +438,7 @@ ctx_recv(nng_ctx ctx, nng_aio *aio)
 {
     nng_ctx_recv(ctx, aio);
     nng_aio_wait(aio);
-    CHECK(nng_aio_result(aio) == 0);
+    TEST_CHECK(nng_aio_result(aio) == 0);
     return nng_aio_get_msg(aio);
 }
 
@@ -456,7 +448,7 @@ ctx_send(nng_ctx ctx, nng_aio *aio, nng_msg *msg)
     nng_aio_set_msg(aio, msg);
     nng_ctx_send(ctx, aio);
     nng_aio_wait(aio);
-    CHECK(nng_aio_result(aio) == 0);
+    TEST_CHECK(nng_aio_result(aio) == 0);
 }
 
 /* Holds the first request unanswered until the second arrives, then answers both. */
@@ -466,8 +458,8 @@ script_late_answer(fake *f)
     nng_ctx ctx[2];
     nng_aio *aio[2];
     for (int i = 0; i < 2; i++) {
-        CHECK(nng_ctx_open(&ctx[i], f->socket) == 0);
-        CHECK(nng_aio_alloc(&aio[i], NULL, NULL) == 0);
+        TEST_CHECK(nng_ctx_open(&ctx[i], f->socket) == 0);
+        TEST_CHECK(nng_aio_alloc(&aio[i], NULL, NULL) == 0);
     }
     nng_msg_free(ctx_recv(ctx[0], aio[0]));
     nng_msg_free(ctx_recv(ctx[1], aio[1]));
@@ -513,13 +505,13 @@ script_hold_until_all_arrive(fake *f)
     nng_aio *aio[PARALLEL];
     nng_msg *req[PARALLEL];
     for (int i = 0; i < PARALLEL; i++) {
-        CHECK(nng_ctx_open(&ctx[i], f->socket) == 0);
-        CHECK(nng_aio_alloc(&aio[i], NULL, NULL) == 0);
+        TEST_CHECK(nng_ctx_open(&ctx[i], f->socket) == 0);
+        TEST_CHECK(nng_aio_alloc(&aio[i], NULL, NULL) == 0);
         nng_ctx_recv(ctx[i], aio[i]);
     }
     for (int i = 0; i < PARALLEL; i++) {
         nng_aio_wait(aio[i]);
-        CHECK(nng_aio_result(aio[i]) == 0);
+        TEST_CHECK(nng_aio_result(aio[i]) == 0);
         req[i] = nng_aio_get_msg(aio[i]);
     }
     for (int i = PARALLEL - 1; i >= 0; i--) {
@@ -594,8 +586,8 @@ scan_answer(const char *keys, const char *resume)
     test_wire_message(&resp, 1, &status);
     test_wire_message(&resp, 2, &payload);
     nng_msg *msg;
-    CHECK(nng_msg_alloc(&msg, 0) == 0);
-    CHECK(nng_msg_append(msg, resp.data, resp.len) == 0);
+    TEST_CHECK(nng_msg_alloc(&msg, 0) == 0);
+    TEST_CHECK(nng_msg_append(msg, resp.data, resp.len) == 0);
     test_wire_free(&payload);
     test_wire_free(&resp);
     return msg;
@@ -611,10 +603,10 @@ expect_scan_request(fake *f, const char *start, uint64_t limit)
     uint64_t v = 0;
     test_wire_find(nng_msg_body(req), nng_msg_len(req), 2, NULL, &payload, &payload_len);
     bool has_start = test_wire_find(payload, payload_len, 1, NULL, &b, &n);
-    CHECK(has_start == (*start != '\0'));
-    CHECK(n == strlen(start) && (n == 0 || memcmp(b, start, n) == 0));
-    CHECK(test_wire_find(payload, payload_len, 4, &v, NULL, NULL) && v == limit);
-    CHECK(test_wire_find(payload, payload_len, 3, NULL, &b, &n) && n == 1 && *b == 'p');
+    TEST_CHECK(has_start == (*start != '\0'));
+    TEST_CHECK(n == strlen(start) && (n == 0 || memcmp(b, start, n) == 0));
+    TEST_CHECK(test_wire_find(payload, payload_len, 4, &v, NULL, NULL) && v == limit);
+    TEST_CHECK(test_wire_find(payload, payload_len, 3, NULL, &b, &n) && n == 1 && *b == 'p');
     nng_msg_free(req);
 }
 
@@ -656,7 +648,7 @@ collect(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value, siz
 {
     collector *col = ctx;
     size_t n = strlen(col->keys);
-    CHECK(key_len == 1 && value_len == 2 && value[0] == 'v' && value[1] == key[0]);
+    TEST_CHECK(key_len == 1 && value_len == 2 && value[0] == 'v' && value[1] == key[0]);
     col->keys[n] = (char)key[0];
     col->keys[n + 1] = '\0';
     return col->stop_after == 0 || n + 1 < col->stop_after;

@@ -25,14 +25,6 @@
 #include "transport.h"
 
 #define REP0 0x31
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: peer script: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 /* ---- a peer running a script on its own thread ------------------------------------------ */
 
 typedef struct script script;
@@ -102,7 +94,7 @@ echo_one(script *s, int fd)
     uint32_t id;
     uint8_t *body;
     size_t len;
-    CHECK(test_sp_peer_read(&s->peer, fd, &id, &body, &len));
+    TEST_CHECK(test_sp_peer_read(&s->peer, fd, &id, &body, &len));
     test_sp_peer_write(&s->peer, fd, id, body, len, SIZE_MAX);
     free(body);
 }
@@ -182,8 +174,8 @@ script_shuffle(script *s)
         struct pollfd p = {.fd = fd, .events = POLLIN};
         bool more = count < CALLERS && poll(&p, 1, count == 0 ? -1 : 0) > 0;
         if (more && (count == 0 || test_rng_below(&rng, 4) != 0)) {
-            CHECK(test_sp_peer_read(&s->peer, fd, &held[count].id, &held[count].body,
-                                    &held[count].len));
+            TEST_CHECK(test_sp_peer_read(&s->peer, fd, &held[count].id, &held[count].body,
+                                         &held[count].len));
             count++;
             continue;
         }
@@ -248,7 +240,7 @@ script_die_mid_answer(script *s)
     uint32_t id;
     uint8_t *body;
     size_t len;
-    CHECK(test_sp_peer_read(&s->peer, fd, &id, &body, &len));
+    TEST_CHECK(test_sp_peer_read(&s->peer, fd, &id, &body, &len));
     size_t header = s->peer.ipc ? 9 : 8;
     test_sp_peer_write(&s->peer, fd, id, body, len, header + 6); /* the ID and 2 bytes */
     free(body);
@@ -280,12 +272,12 @@ script_oversize_then_echo(script *s)
     uint32_t id;
     uint8_t *body;
     size_t len;
-    CHECK(test_sp_peer_read(&s->peer, fd, &id, &body, &len));
+    TEST_CHECK(test_sp_peer_read(&s->peer, fd, &id, &body, &len));
     uint8_t big[100] = {0};
     test_sp_peer_write(&s->peer, fd, id, big, sizeof(big), SIZE_MAX);
     free(body);
     /* The client closes the connection; serve the next one. */
-    CHECK(!test_sp_peer_read(&s->peer, fd, &id, &body, &len));
+    TEST_CHECK(!test_sp_peer_read(&s->peer, fd, &id, &body, &len));
     close(fd);
     fd = test_sp_peer_accept(&s->peer, REP0);
     echo_one(s, fd);
@@ -312,11 +304,11 @@ script_malformed(script *s)
     uint32_t id;
     uint8_t *body;
     size_t len;
-    CHECK(test_sp_peer_read(&s->peer, fd, &id, &body, &len));
+    TEST_CHECK(test_sp_peer_read(&s->peer, fd, &id, &body, &len));
     free(body);
     const uint8_t not_a_message[9] = {7, 0, 0, 0, 0, 0, 0, 0, 4}; /* type 7 */
     test_sp_peer_write_raw(fd, not_a_message, sizeof(not_a_message));
-    CHECK(!test_sp_peer_read(&s->peer, fd, &id, &body, &len));
+    TEST_CHECK(!test_sp_peer_read(&s->peer, fd, &id, &body, &len));
     close(fd);
 }
 
@@ -374,7 +366,7 @@ script_answer_after_the_first_gives_up(script *s)
     uint8_t *bodies[2];
     size_t lens[2];
     for (int i = 0; i < 2; i++) {
-        CHECK(test_sp_peer_read(&s->peer, fd, &ids[i], &bodies[i], &lens[i]));
+        TEST_CHECK(test_sp_peer_read(&s->peer, fd, &ids[i], &bodies[i], &lens[i]));
         stage_set(s, &s->peer_stage, i + 1);
     }
     stage_wait(s, &s->test_stage, 1);

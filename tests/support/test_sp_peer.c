@@ -1,4 +1,5 @@
 #include "test_sp_peer.h"
+#include "test_support.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -10,23 +11,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define PEER_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: SP peer: check failed: %s\n", __FILE__, __LINE__, #cond);      \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 static void
 listen_tcp(test_sp_peer *p)
 {
     p->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    PEER_CHECK(p->listen_fd >= 0);
+    TEST_CHECK(p->listen_fd >= 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    PEER_CHECK(bind(p->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) == 0);
+    TEST_CHECK(bind(p->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) == 0);
     socklen_t len = sizeof(addr);
-    PEER_CHECK(getsockname(p->listen_fd, (struct sockaddr *)&addr, &len) == 0);
+    TEST_CHECK(getsockname(p->listen_fd, (struct sockaddr *)&addr, &len) == 0);
     snprintf(p->url, sizeof(p->url), "tcp://127.0.0.1:%d", ntohs(addr.sin_port));
 }
 
@@ -37,15 +30,15 @@ listen_unix(test_sp_peer *p)
     char tmpl[256];
     snprintf(tmpl, sizeof(tmpl), "%s/sp-peer-XXXXXX", base && *base ? base : "/tmp");
     mkdir(base && *base ? base : "/tmp", 0755);
-    PEER_CHECK(mkdtemp(tmpl) != NULL);
+    TEST_CHECK(mkdtemp(tmpl) != NULL);
     p->dir = strdup(tmpl);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     int n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/s.sock", p->dir);
-    PEER_CHECK(n > 0 && (size_t)n < sizeof(addr.sun_path));
+    TEST_CHECK(n > 0 && (size_t)n < sizeof(addr.sun_path));
     snprintf(p->url, sizeof(p->url), "ipc://%s", addr.sun_path);
     p->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    PEER_CHECK(p->listen_fd >= 0);
-    PEER_CHECK(bind(p->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) == 0);
+    TEST_CHECK(p->listen_fd >= 0);
+    TEST_CHECK(bind(p->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) == 0);
 }
 
 void
@@ -58,7 +51,7 @@ test_sp_peer_listen(test_sp_peer *p, bool ipc)
     } else {
         listen_tcp(p);
     }
-    PEER_CHECK(listen(p->listen_fd, 16) == 0);
+    TEST_CHECK(listen(p->listen_fd, 16) == 0);
 }
 
 static bool
@@ -94,14 +87,14 @@ int
 test_sp_peer_accept(test_sp_peer *p, uint16_t protocol)
 {
     int fd = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-    PEER_CHECK(fd >= 0);
+    TEST_CHECK(fd >= 0);
     if (protocol != 0) {
         const uint8_t mine[8] = {0, 'S', 'P', 0, (uint8_t)(protocol >> 8), (uint8_t)protocol, 0, 0};
         test_sp_peer_write_raw(fd, mine, sizeof(mine));
     }
     uint8_t theirs[8];
     const uint8_t req0[8] = {0, 'S', 'P', 0, 0x00, 0x30, 0, 0};
-    PEER_CHECK(read_full(fd, theirs, sizeof(theirs)) && memcmp(theirs, req0, 8) == 0);
+    TEST_CHECK(read_full(fd, theirs, sizeof(theirs)) && memcmp(theirs, req0, 8) == 0);
     return fd;
 }
 
@@ -132,16 +125,16 @@ test_sp_peer_read(const test_sp_peer *p, int fd, uint32_t *id, uint8_t **body, s
     if (!read_full(fd, head, head_len)) {
         return false;
     }
-    PEER_CHECK(!p->ipc || head[0] == 1);
+    TEST_CHECK(!p->ipc || head[0] == 1);
     uint64_t frame = get_be(head + head_len - 8, 8);
-    PEER_CHECK(frame >= 4 && frame < ((uint64_t)1 << 30));
+    TEST_CHECK(frame >= 4 && frame < ((uint64_t)1 << 30));
     uint8_t ident[4];
-    PEER_CHECK(read_full(fd, ident, 4));
+    TEST_CHECK(read_full(fd, ident, 4));
     *id = (uint32_t)get_be(ident, 4);
-    PEER_CHECK(*id & 0x80000000u);
+    TEST_CHECK(*id & 0x80000000u);
     *len = (size_t)frame - 4;
     *body = malloc(*len ? *len : 1);
-    PEER_CHECK(*body != NULL && read_full(fd, *body, *len));
+    TEST_CHECK(*body != NULL && read_full(fd, *body, *len));
     return true;
 }
 
@@ -152,7 +145,7 @@ test_sp_peer_write(const test_sp_peer *p, int fd, uint32_t id, const void *body,
     size_t head_len = p->ipc ? 9 : 8;
     size_t total = head_len + 4 + len;
     uint8_t *frame = malloc(total);
-    PEER_CHECK(frame != NULL);
+    TEST_CHECK(frame != NULL);
     if (p->ipc) {
         frame[0] = 1;
     }

@@ -10,6 +10,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/*
+ * An assert for threads other than the test's own (fake servers, peers,
+ * callers), where cmocka's asserts must not run: prints the failed condition
+ * and aborts the test program.
+ */
+#define TEST_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
 
 /*
  * Creates a fresh empty directory under $LSMKV_TEST_TMPDIR (or /tmp) and
