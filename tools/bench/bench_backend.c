@@ -5,7 +5,9 @@
  */
 #include "bench_backend.h"
 
+#include <errno.h>
 #include <string.h>
+#include <time.h>
 
 static const bench_backend *const backends[] = {
     &bench_backend_lsmkv,
@@ -40,4 +42,13 @@ bench_backend_names(void)
            ",rocksdb"
 #endif
         ;
+}
+
+void
+bench_sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }

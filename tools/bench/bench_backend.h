@@ -107,6 +107,14 @@ typedef struct bench_backend {
      * (the `compact` workload, like db_bench's). */
     void (*compact)(void *db);
 
+    /*
+     * Waits until the engine's background work is done: no memtable waiting
+     * for its flush and no compaction due or running (the `settle`
+     * workload). `dir` is the database's directory. NULL when the engine
+     * cannot tell (a remote server).
+     */
+    void (*wait_idle)(void *db, const char *dir);
+
     /* Prints the engine's own statistics (levels, compactions, stalls) on
      * `out`, as --stats and the `stats` workload show them. */
     void (*print_stats)(void *db, FILE *out);
@@ -117,6 +125,9 @@ const bench_backend *bench_backend_find(const char *name);
 
 /* Comma-separated names of the back ends built into this binary. */
 const char *bench_backend_names(void);
+
+/* Sleeps `ms` milliseconds (the back ends' polling waits). */
+void bench_sleep_ms(unsigned ms);
 
 extern const bench_backend bench_backend_lsmkv;
 extern const bench_backend bench_backend_rpc;

@@ -11,6 +11,8 @@
 
 #include <leveldb/c.h>
 
+#include "bench_dir.h"
+
 typedef struct leveldb_handle {
     leveldb_t *db;
     leveldb_options_t *options;
@@ -184,6 +186,44 @@ backend_print_stats(void *db, FILE *out)
     leveldb_free(stats);
 }
 
+/*
+ * LevelDB does not say whether a compaction is due or running, so this waits
+ * until it stops changing anything: its directory's files (a flush or a
+ * compaction writes 64 KiB at a time, deletes its inputs when done) and its
+ * compaction statistics stay the same over QUIET_MS. The wait therefore
+ * includes that last quiet window.
+ */
+#define QUIET_MS 250
+
+static uint64_t
+activity(leveldb_handle *h, const char *dir)
+{
+    char *stats = leveldb_property_value(h->db, "leveldb.stats");
+    uint64_t hash = bench_dir_fingerprint(dir);
+
+    for (const char *c = stats != NULL ? stats : ""; *c != '\0'; c++) {
+        hash = (hash ^ (uint8_t)*c) * 1099511628211ull;
+    }
+    leveldb_free(stats);
+    return hash;
+}
+
+static void
+backend_wait_idle(void *db, const char *dir)
+{
+    leveldb_handle *h = db;
+    uint64_t before = activity(h, dir);
+
+    for (;;) {
+        bench_sleep_ms(QUIET_MS);
+        uint64_t now = activity(h, dir);
+        if (now == before) {
+            return;
+        }
+        before = now;
+    }
+}
+
 const bench_backend bench_backend_leveldb = {
     .name = "leveldb",
     .version = backend_version,
@@ -196,5 +236,6 @@ const bench_backend bench_backend_leveldb = {
     .iter_next = backend_iter_next,
     .iter_free = backend_iter_free,
     .compact = backend_compact,
+    .wait_idle = backend_wait_idle,
     .print_stats = backend_print_stats,
 };

@@ -271,6 +271,20 @@ backend_compact(void *db)
     check(lsmkv_compact(db, NULL, &err), "lsmkv_compact", &err);
 }
 
+/* Its own statistics say when nothing is left: no full memtable, no level over its target. */
+static void
+backend_wait_idle(void *db, const char *dir)
+{
+    for (;;) {
+        lsmkv_stats st;
+        lsmkv_get_stats(db, &st);
+        if (st.immutable_memtables == 0 && st.pending_compaction_bytes == 0) {
+            return;
+        }
+        bench_sleep_ms(5);
+    }
+}
+
 static double
 mib(uint64_t bytes)
 {
@@ -348,5 +362,6 @@ const bench_backend bench_backend_lsmkv = {
     .scan_next = backend_scan_next,
     .scan_free = backend_scan_free,
     .compact = backend_compact,
+    .wait_idle = backend_wait_idle,
     .print_stats = backend_print_stats,
 };

@@ -181,6 +181,33 @@ backend_compact(void *db)
     rocksdb_compact_range(h->db, NULL, 0, NULL, 0);
 }
 
+static uint64_t
+property(rocksdb_handle *h, const char *name)
+{
+    uint64_t value = 0;
+
+    if (rocksdb_property_int(h->db, name, &value) != 0) {
+        fprintf(stderr, "lsmkv-bench: rocksdb property %s is not available\n", name);
+        exit(1);
+    }
+    return value;
+}
+
+/* RocksDB says when a flush or compaction is pending or running. */
+static void
+backend_wait_idle(void *db, const char *dir)
+{
+    rocksdb_handle *h = db;
+
+    while (property(h, "rocksdb.mem-table-flush-pending") +
+               property(h, "rocksdb.num-running-flushes") +
+               property(h, "rocksdb.compaction-pending") +
+               property(h, "rocksdb.num-running-compactions") >
+           0) {
+        bench_sleep_ms(5);
+    }
+}
+
 static void
 backend_print_stats(void *db, FILE *out)
 {
@@ -207,5 +234,6 @@ const bench_backend bench_backend_rocksdb = {
     .iter_next = backend_iter_next,
     .iter_free = backend_iter_free,
     .compact = backend_compact,
+    .wait_idle = backend_wait_idle,
     .print_stats = backend_print_stats,
 };

@@ -74,13 +74,30 @@ bench_dir_make_parents(const char *path)
     }
 }
 
+/* What a walk does with each regular file: sum sizes, or mix names and sizes into a hash. */
+typedef struct dir_walk {
+    int64_t bytes;
+    uint64_t hash;
+} dir_walk;
+
+static void
+walk_file(dir_walk *w, const char *name, const struct stat *st)
+{
+    w->bytes += (int64_t)st->st_size;
+    /* FNV-1a over the name and the size: equal for an unchanged listing. */
+    for (const char *c = name; *c != '\0'; c++) {
+        w->hash = (w->hash ^ (uint8_t)*c) * 1099511628211ull;
+    }
+    w->hash = (w->hash ^ (uint64_t)st->st_size) * 1099511628211ull;
+}
+
 /*
- * Adds up the directory open as `dir` (which it closes). Relative *at()
+ * Walks the directory open as `dir` (which it closes). Relative *at()
  * calls, so paths never need building; ENOENT means an engine deleted the
  * entry after readdir saw it, which is no error.
  */
 static int
-add_dir_bytes(DIR *dir, int depth, int64_t *total)
+walk_dir(DIR *dir, int depth, dir_walk *w)
 {
     struct dirent *de;
     int rc = 0;
@@ -94,13 +111,13 @@ add_dir_bytes(DIR *dir, int depth, int64_t *total)
         if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             rc = errno == ENOENT ? 0 : -1;
         } else if (S_ISREG(st.st_mode)) {
-            *total += (int64_t)st.st_size;
+            walk_file(w, de->d_name, &st);
         } else if (S_ISDIR(st.st_mode) && depth < MAX_DEPTH) {
             int fd = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
             DIR *sub = fd >= 0 ? fdopendir(fd) : NULL;
 
             if (sub != NULL) {
-                rc = add_dir_bytes(sub, depth + 1, total);
+                rc = walk_dir(sub, depth + 1, w);
             } else {
                 rc = errno == ENOENT ? 0 : -1;
                 if (fd >= 0) {
@@ -113,14 +130,27 @@ add_dir_bytes(DIR *dir, int depth, int64_t *total)
     return rc;
 }
 
+static int
+walk(const char *dir, dir_walk *w)
+{
+    DIR *d = opendir(dir);
+
+    *w = (dir_walk){.hash = 14695981039346656037ull};
+    return d != NULL ? walk_dir(d, 0, w) : -1;
+}
+
 int64_t
 bench_dir_disk_bytes(const char *dir)
 {
-    DIR *d = opendir(dir);
-    int64_t total = 0;
+    dir_walk w;
 
-    if (d == NULL || add_dir_bytes(d, 0, &total) != 0) {
-        return -1;
-    }
-    return total;
+    return walk(dir, &w) == 0 ? w.bytes : -1;
+}
+
+uint64_t
+bench_dir_fingerprint(const char *dir)
+{
+    dir_walk w;
+
+    return walk(dir, &w) == 0 ? w.hash : 0;
 }

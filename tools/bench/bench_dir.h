@@ -1,7 +1,7 @@
 /*
  * bench_dir — the database directories of lsmkv-bench: deleting an engine's
- * directory before a run, creating --db's parents, and measuring how many
- * bytes an engine keeps on disk.
+ * directory before a run, creating --db's parents, measuring how many
+ * bytes an engine keeps on disk, and telling whether it is still writing.
  */
 #ifndef LSMKV_TOOLS_BENCH_DIR_H
 #define LSMKV_TOOLS_BENCH_DIR_H
@@ -20,5 +20,11 @@ void bench_dir_make_parents(const char *path);
  * an engine deletes during the walk (a compaction finishing) are skipped.
  */
 int64_t bench_dir_disk_bytes(const char *dir);
+
+/*
+ * A hash of the names and sizes of the regular files under `dir`: it changes
+ * while an engine writes or deletes files (0 when `dir` cannot be read).
+ */
+uint64_t bench_dir_fingerprint(const char *dir);
 
 #endif /* LSMKV_TOOLS_BENCH_DIR_H */

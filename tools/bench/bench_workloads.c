@@ -519,6 +519,19 @@ compact_all(bench_worker *w)
     bench_report_op(&w->rep, 0);
 }
 
+/*
+ * One operation: waiting, after the workloads before it, until the engine's
+ * background flushes and compactions are done; its space line then shows
+ * what the engine keeps once it has caught up, next to the snapshot taken
+ * right after the writes.
+ */
+static void
+settle(bench_worker *w)
+{
+    w->run->backend->wait_idle(w->db, w->run->dir);
+    bench_report_op(&w->rep, 0);
+}
+
 /* Connects before the common start, so no round trip measures connecting. */
 static void
 echo_setup(bench_worker *w)
@@ -624,6 +637,7 @@ typedef enum needs {
     NEEDS_BATCH,
     NEEDS_MULTI_GET,
     NEEDS_SCAN,
+    NEEDS_IDLE,
 } needs;
 
 static const struct workload {
@@ -651,6 +665,7 @@ static const struct workload {
      NULL},
     {"fillsync", true, true, true, SPLIT_THREADS, NEEDS_NOTHING, fill_sync, NULL, NULL, NULL},
     {"compact", false, true, true, SPLIT_ONE, NEEDS_NOTHING, compact_all, NULL, NULL, NULL},
+    {"settle", false, true, true, SPLIT_ONE, NEEDS_IDLE, settle, NULL, NULL, NULL},
     {"stats", false, false, false, SPLIT_ONE, NEEDS_NOTHING, stats_now, NULL, NULL, NULL},
     {"echo", false, false, true, SPLIT_THREADS, NEEDS_NOTHING, echo_round_trips, echo_setup,
      echo_teardown, NULL},
@@ -694,6 +709,9 @@ bench_workloads_unsupported(const char *name, const bench_backend *backend)
         return backend->multi_get == NULL ? "it has no multi-key reads" : NULL;
     case NEEDS_SCAN:
         return backend->scan_new == NULL ? "it has no range scans" : NULL;
+    case NEEDS_IDLE:
+        return backend->wait_idle == NULL ? "it cannot tell when its background work is done"
+                                          : NULL;
     default:
         return NULL;
     }

@@ -40,6 +40,12 @@
  * compact is one manual compaction of the whole key range, timed to its end
  * (lsmkv_flush then lsmkv_compact; leveldb_compact_range and
  * rocksdb_compact_range over everything, which flush their memtables too);
+ * settle waits, timed, until the engine's background flushes and compactions
+ * are done (lsmkv: no full memtable and no level over its target, from
+ * lsmkv_get_stats; RocksDB: its flush and compaction pending and running
+ * properties; LevelDB, which tells neither: its directory and
+ * "leveldb.stats" unchanged for 250 ms, a window its time includes), so its
+ * space line shows what an engine keeps once it has caught up;
  * stats prints the engine's statistics once and is not timed.
  *
  * Output, per engine run: a header, then one line per workload (wrapped here),
@@ -50,7 +56,7 @@
  * percentiles of single operations from a log-linear histogram (~3% buckets;
  * every operation is timed, which costs one clock read, ~25 ns). After each
  * workload that changes the database (fill*, overwrite, deleterandom,
- * compact) a space line follows,
+ * compact, settle) a space line follows,
  *   disk: 23.4 MiB; live data: 11.1 MiB in 100000 keys; space amplification: 2.11
  * where disk is the sum of the regular files under <db>/<engine> (measured as
  * the workload ends, background work possibly still running), and live data
