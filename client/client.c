@@ -1,7 +1,7 @@
 /*
  * The public client API: each call checks its arguments, encodes the request
  * (codec), exchanges it with the server before its deadline (transport) and
- * decodes the answer (codec). Nothing here knows protobuf or nng.
+ * decodes the answer (codec). Nothing here knows protobuf or the SP protocol.
  */
 #include "lsmkv/client.h"
 

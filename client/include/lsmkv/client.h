@@ -1,20 +1,21 @@
 /*
- * lsmkv client — talks to lsmkv-server over nng (SP req/rep) with the
- * protobuf messages of proto/lsmkv/v1/ (rpc.proto's envelope, kv.proto's KV
- * service).
+ * lsmkv client — talks to lsmkv-server in nng's SP req/rep protocol (spoken
+ * by the library itself, no libnng needed) with the protobuf messages of
+ * proto/lsmkv/v1/ (rpc.proto's envelope, kv.proto's KV service).
  *
- * A client is one nng REQ socket connected to one server URL
- * ("tcp://127.0.0.1:7420", "ipc:///run/lsmkv.sock"). Opening does not wait
- * for the server: the connection is made in the background and re-made after
- * the server restarts. Every call is one request with a deadline (the
- * options' timeout_ms): the deadline travels to the server in the envelope and
- * is enforced here too, so no call waits longer than its timeout, whether the
- * server is slow, gone or never was there.
+ * A client is one connection to one server URL ("tcp://127.0.0.1:7420",
+ * "ipc:///run/lsmkv.sock"; also tcp4://, tcp6:// and abstract://). Opening
+ * does not wait for the server: the first call connects, and a call after the
+ * server restarted connects again. Every call is one request with a deadline
+ * (the options' timeout_ms): the deadline travels to the server in the
+ * envelope and is enforced here too, on connecting, sending and waiting, so
+ * no call waits longer than its timeout, whether the server is slow, gone or
+ * never was there.
  *
- * nng's automatic resend is disabled: a call is sent at most once, because a
- * Put resent after a timeout could land after a newer Put of the same key.
- * A call that failed with DEADLINE_EXCEEDED or UNAVAILABLE may or may not
- * have been applied; retrying is the caller's choice.
+ * Nothing is resent: a call is sent at most once, because a Put resent after
+ * a timeout could land after a newer Put of the same key. A call that failed
+ * with DEADLINE_EXCEEDED or UNAVAILABLE may or may not have been applied;
+ * retrying is the caller's choice.
  *
  * Keys and values are arbitrary bytes (NUL included), passed as borrowed
  * (pointer, length) pairs. Every fallible call returns a status code
@@ -26,7 +27,8 @@
  * `found = false`.
  *
  * All calls on one `lsmkv_client *` are safe from many threads at once and do
- * not wait for each other: each call uses its own nng context.
+ * not wait for each other: they share the connection, each request carries
+ * its own ID, and answers reach their calls in whatever order they come.
  */
 #ifndef LSMKV_CLIENT_H
 #define LSMKV_CLIENT_H
@@ -220,10 +222,10 @@ LSMKV_CLIENT_API void lsmkv_client_stats_fini(lsmkv_client_stats *stats);
 typedef struct lsmkv_client lsmkv_client;
 
 /*
- * Creates a client for the server at `url` and starts connecting in the
- * background; it does not wait for (or need) the server to be up. `options`
- * may be NULL (the defaults). Returns INVALID_ARGUMENT for a URL nng does not
- * understand, UNAVAILABLE if nng cannot create the socket.
+ * Creates a client for the server at `url`; it does not wait for (or need)
+ * the server to be up: the first call connects. `options` may be NULL (the
+ * defaults). Returns INVALID_ARGUMENT, naming the URL and what is wrong with
+ * it, for a URL of none of the forms above.
  */
 LSMKV_CLIENT_API int lsmkv_client_open(const char *url, const lsmkv_client_options *options,
                                        lsmkv_client **client_out, lsmkv_client_error *err);
