@@ -6,8 +6,10 @@
  */
 #include "bench_backend.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <leveldb/c.h>
 
@@ -195,33 +197,42 @@ backend_print_stats(void *db, FILE *out)
  */
 #define QUIET_MS 250
 
-static uint64_t
-activity(leveldb_handle *h, const char *dir)
-{
-    char *stats = leveldb_property_value(h->db, "leveldb.stats");
-    uint64_t hash = bench_dir_fingerprint(dir);
+/* What LevelDB has done so far: its directory's fingerprint and its statistics (malloc'd). */
+typedef struct activity {
+    uint64_t files;
+    char *stats;
+} activity;
 
-    for (const char *c = stats != NULL ? stats : ""; *c != '\0'; c++) {
-        hash = (hash ^ (uint8_t)*c) * 1099511628211ull;
-    }
-    leveldb_free(stats);
-    return hash;
+static activity
+activity_now(leveldb_handle *h, const char *dir)
+{
+    return (activity){bench_dir_fingerprint(dir), leveldb_property_value(h->db, "leveldb.stats")};
+}
+
+static bool
+activity_same(const activity *a, const activity *b)
+{
+    return a->files == b->files && a->stats != NULL && b->stats != NULL &&
+           strcmp(a->stats, b->stats) == 0;
 }
 
 static void
 backend_wait_idle(void *db, const char *dir)
 {
     leveldb_handle *h = db;
-    uint64_t before = activity(h, dir);
+    activity before = activity_now(h, dir);
 
     for (;;) {
         bench_sleep_ms(QUIET_MS);
-        uint64_t now = activity(h, dir);
-        if (now == before) {
-            return;
-        }
+        activity now = activity_now(h, dir);
+        bool same = activity_same(&before, &now);
+        leveldb_free(before.stats);
         before = now;
+        if (same) {
+            break;
+        }
     }
+    leveldb_free(before.stats);
 }
 
 const bench_backend bench_backend_leveldb = {
