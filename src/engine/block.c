@@ -19,13 +19,14 @@
 /* ---- builder ---------------------------------------------------------------- */
 
 void
-block_builder_init(block_builder *b, int restart_interval)
+block_builder_init(block_builder *b, int restart_interval, block_keys keys)
 {
     assert(restart_interval >= 1);
     buffer_init(&b->data);
     buffer_init(&b->restarts);
     buffer_init(&b->last_key);
     b->restart_interval = restart_interval;
+    b->keys = keys;
     block_builder_reset(b);
 }
 
@@ -53,24 +54,31 @@ void
 block_builder_add(block_builder *b, slice key, slice value)
 {
     assert(!b->finished);
-    assert(b->entries == 0 || internal_key_compare(key, buffer_slice(&b->last_key)) > 0);
-    assert(key.len <= UINT32_MAX && value.len <= UINT32_MAX);
+    assert(key.len >= INTERNAL_KEY_TRAILER && key.len <= UINT32_MAX && value.len <= UINT32_MAX);
+    /* SPLIT compresses the user key only; last_key holds what is compressed. */
+    slice stored = b->keys == BLOCK_KEYS_SPLIT ? internal_key_user_key(key) : key;
+    assert(b->entries == 0 || (b->keys == BLOCK_KEYS_SPLIT
+                                   ? slice_compare(stored, buffer_slice(&b->last_key)) >= 0
+                                   : internal_key_compare(key, buffer_slice(&b->last_key)) > 0));
     size_t shared = 0;
     if (b->since_restart < b->restart_interval) {
-        shared = slice_shared_prefix(key, buffer_slice(&b->last_key));
+        shared = slice_shared_prefix(stored, buffer_slice(&b->last_key));
     } else {
         put_fixed32(&b->restarts, (uint32_t)b->data.len);
         b->since_restart = 0;
     }
-    size_t unshared = key.len - shared;
+    size_t unshared = stored.len - shared;
     put_varint64(&b->data, shared);
     put_varint64(&b->data, unshared);
     put_varint64(&b->data, value.len);
-    buffer_append(&b->data, key.data + shared, unshared);
+    buffer_append(&b->data, stored.data + shared, unshared);
+    if (b->keys == BLOCK_KEYS_SPLIT) {
+        put_varint64(&b->data, decode_fixed64(key.data + stored.len));
+    }
     buffer_append(&b->data, value.data, value.len);
     assert(b->data.len < UINT32_MAX); /* offsets in the restart array are 32-bit */
     b->last_key.len = shared;
-    buffer_append(&b->last_key, key.data + shared, unshared);
+    buffer_append(&b->last_key, stored.data + shared, unshared);
     b->since_restart++;
     b->entries++;
 }
@@ -114,12 +122,13 @@ parse_restart_array(slice contents, uint32_t *limit, uint32_t *num_restarts)
 }
 
 int
-block_cursor_init(block_cursor *c, slice contents, const char *file, uint64_t offset,
-                  lsmkv_error *err)
+block_cursor_init(block_cursor *c, slice contents, block_keys keys, const char *file,
+                  uint64_t offset, lsmkv_error *err)
 {
     memset(c, 0, offsetof(block_cursor, key_inline));
     c->key = c->key_inline;
     c->key_cap = sizeof(c->key_inline);
+    c->keys = keys;
     c->data = contents.data;
     c->file = file;
     c->offset = offset;
@@ -165,15 +174,28 @@ typedef struct entry {
     uint32_t shared;
     uint32_t unshared;
     const uint8_t *delta; /* the key bytes after the shared prefix */
+    uint64_t tag;         /* SPLIT: the trailer stored after them; 0 for WHOLE */
     slice value;
     uint32_t next; /* offset of the following entry */
 } entry;
+
+/* SPLIT: the varint tag at *p, one byte in the usual bottom-level case. */
+static inline const uint8_t *
+decode_tag(const uint8_t *p, const uint8_t *limit, uint64_t *tag)
+{
+    if (p < limit && *p < 0x80) {
+        *tag = *p;
+        return p + 1;
+    }
+    return get_varint64(p, limit, tag);
+}
 
 static inline bool
 decode_entry(const block_cursor *c, uint32_t offset, entry *e)
 {
     const uint8_t *p = c->data + offset, *limit = c->data + c->limit;
     uint32_t value_len;
+    e->tag = 0;
     if (limit - p >= 3 && (p[0] | p[1] | p[2]) < 0x80) {
         /* The usual entry: all three lengths below 128, one byte each. */
         e->shared = p[0];
@@ -185,13 +207,29 @@ decode_entry(const block_cursor *c, uint32_t offset, entry *e)
                (p = get_varint32(p, limit, &value_len)) == NULL) {
         return false;
     }
-    if ((uint64_t)e->unshared + value_len > (uint64_t)(limit - p)) {
+    if (e->unshared > (uint64_t)(limit - p)) {
         return false;
     }
     e->delta = p;
-    e->value = slice_make(p + e->unshared, value_len);
-    e->next = (uint32_t)(p - c->data) + e->unshared + value_len;
+    p += e->unshared;
+    if (c->keys == BLOCK_KEYS_SPLIT && (p = decode_tag(p, limit, &e->tag)) == NULL) {
+        return false;
+    }
+    if (value_len > (uint64_t)(limit - p)) {
+        return false;
+    }
+    e->value = slice_make(p, value_len);
+    e->next = (uint32_t)(p - c->data) + value_len;
     return true;
+}
+
+/* Bytes of the key the next entry's shared prefix may reach into. */
+static inline size_t
+shareable_len(const block_cursor *c)
+{
+    return c->keys == BLOCK_KEYS_SPLIT && c->key_len >= INTERNAL_KEY_TRAILER
+               ? c->key_len - INTERNAL_KEY_TRAILER
+               : c->key_len;
 }
 
 static void
@@ -234,14 +272,20 @@ static bool
 cursor_take(block_cursor *c, uint32_t offset)
 {
     entry e;
-    if (offset >= c->limit || !decode_entry(c, offset, &e) || e.shared > c->key_len ||
-        (size_t)e.shared + e.unshared < INTERNAL_KEY_TRAILER) {
+    bool split = c->keys == BLOCK_KEYS_SPLIT;
+    if (offset >= c->limit || !decode_entry(c, offset, &e) || e.shared > shareable_len(c) ||
+        (!split && (size_t)e.shared + e.unshared < INTERNAL_KEY_TRAILER)) {
         cursor_corrupt(c, "malformed entry", offset);
         return false;
     }
-    key_reserve(c, (size_t)e.shared + e.unshared);
+    size_t stored = (size_t)e.shared + e.unshared;
+    key_reserve(c, stored + (split ? INTERNAL_KEY_TRAILER : 0));
     copy_key_delta(c, &e);
-    c->key_len = (size_t)e.shared + e.unshared;
+    if (split) {
+        encode_fixed64(c->key + stored, e.tag);
+        stored += INTERNAL_KEY_TRAILER;
+    }
+    c->key_len = stored;
     c->value = e.value;
     c->current = offset;
     c->next = e.next;
@@ -275,18 +319,30 @@ restart_offset(const block_cursor *c, uint32_t i)
     return decode_fixed32(c->data + c->limit + 4 * (size_t)i);
 }
 
-/* The whole key stored at restart point i, without copying it. */
+/*
+ * Compares the key stored whole at restart point i with target, without
+ * copying it (internal_key_compare's order); false if the entry is malformed.
+ */
 static bool
-restart_key(block_cursor *c, uint32_t i, slice *key)
+restart_compare(block_cursor *c, uint32_t i, slice target, int *cmp)
 {
     uint32_t offset = restart_offset(c, i);
     entry e;
+    bool split = c->keys == BLOCK_KEYS_SPLIT;
     if (offset >= c->limit || !decode_entry(c, offset, &e) || e.shared != 0 ||
-        e.unshared < INTERNAL_KEY_TRAILER) {
+        (!split && e.unshared < INTERNAL_KEY_TRAILER)) {
         cursor_corrupt(c, "malformed restart point", offset);
         return false;
     }
-    *key = slice_make(e.delta, e.unshared);
+    if (!split) {
+        *cmp = internal_key_compare(slice_make(e.delta, e.unshared), target);
+        return true;
+    }
+    *cmp = slice_compare(slice_make(e.delta, e.unshared), internal_key_user_key(target));
+    if (*cmp == 0) {
+        uint64_t target_tag = decode_fixed64(target.data + target.len - INTERNAL_KEY_TRAILER);
+        *cmp = e.tag > target_tag ? -1 : (e.tag < target_tag ? 1 : 0);
+    }
     return true;
 }
 
@@ -313,11 +369,11 @@ block_cursor_seek(block_cursor *c, slice target)
     uint32_t lo = 0, hi = c->num_restarts - 1;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo + 1) / 2;
-        slice key;
-        if (!restart_key(c, mid, &key)) {
+        int cmp;
+        if (!restart_compare(c, mid, target, &cmp)) {
             return;
         }
-        if (internal_key_compare(key, target) < 0) {
+        if (cmp < 0) {
             lo = mid;
         } else {
             hi = mid - 1;
@@ -339,12 +395,14 @@ block_cursor_seek(block_cursor *c, slice target)
 
 struct block {
     buffer contents;
+    block_keys keys;
     const char *file;
     uint64_t offset;
 };
 
 int
-block_new(buffer *contents, const char *file, uint64_t offset, block **out, lsmkv_error *err)
+block_new(buffer *contents, block_keys keys, const char *file, uint64_t offset, block **out,
+          lsmkv_error *err)
 {
     uint32_t limit, num_restarts;
     if (!parse_restart_array(buffer_slice(contents), &limit, &num_restarts)) {
@@ -354,6 +412,7 @@ block_new(buffer *contents, const char *file, uint64_t offset, block **out, lsmk
     }
     block *b = xmalloc(sizeof(*b));
     b->contents = *contents;
+    b->keys = keys;
     b->file = file;
     b->offset = offset;
     buffer_init(contents);
@@ -461,7 +520,7 @@ block_iterator_new(block *b, bool owns_block)
     bi->block = b;
     bi->owns_block = owns_block;
     /* block_new checked the restart array, so this cannot fail. */
-    int rc = block_cursor_init(&bi->cursor, block_contents(b), b->file, b->offset, NULL);
+    int rc = block_cursor_init(&bi->cursor, block_contents(b), b->keys, b->file, b->offset, NULL);
     assert(rc == LSMKV_OK);
     (void)rc;
     return &bi->base;

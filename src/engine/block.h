@@ -4,13 +4,26 @@
  *
  * Layout:
  *   entry* | fixed32 restart_offset[num_restarts] | fixed32 num_restarts
- *   entry = varint32 shared | varint32 unshared | varint32 value_len
- *           | key bytes after the shared prefix [unshared] | value [value_len]
- * Every `restart_interval`-th entry is a restart point: it stores its key
- * whole (shared = 0) and its offset is listed, so a seek binary-searches the
- * restart points and then scans at most restart_interval entries.
+ * Every `restart_interval`-th entry is a restart point: it shares no prefix
+ * with the entry before it and its offset is listed, so a seek binary-searches
+ * the restart points and then scans at most restart_interval entries.
  *
- * Keys are internal keys compared with internal_key_compare.
+ * Keys are internal keys (internal_key.h), compared with internal_key_compare.
+ * A block stores them one of two ways (block_keys, chosen by the table's
+ * format version, sstable_format.h):
+ *   BLOCK_KEYS_WHOLE: entry = varint32 shared | varint32 unshared
+ *       | varint32 value_len | key bytes after the shared prefix [unshared]
+ *       | value [value_len]
+ *     the internal key as it is, user key and 8-byte trailer together;
+ *   BLOCK_KEYS_SPLIT: entry = varint32 shared | varint32 unshared
+ *       | varint32 value_len | user-key bytes after the shared prefix [unshared]
+ *       | varint64 tag | value [value_len]
+ *     shared and unshared count user-key bytes only, and the trailer
+ *     (sequence << 8 | type) follows as a varint: 1 byte for the sequence 0
+ *     that bottom-level compactions give a key's only version, at most 8 for
+ *     any real sequence, instead of the 8 bytes WHOLE always spends after the
+ *     point where two user keys differ.
+ * Either way a cursor hands out whole internal keys.
  */
 #ifndef LSMKV_ENGINE_BLOCK_H
 #define LSMKV_ENGINE_BLOCK_H
@@ -21,6 +34,11 @@
 
 #define BLOCK_RESTART_INTERVAL 16
 
+typedef enum block_keys {
+    BLOCK_KEYS_WHOLE, /* format 1 data blocks, and every index block */
+    BLOCK_KEYS_SPLIT, /* format 2 data blocks */
+} block_keys;
+
 /* ---- builder (embedded) ------------------------------------------------------ */
 
 typedef struct block_builder {
@@ -28,12 +46,13 @@ typedef struct block_builder {
     buffer restarts; /* fixed32 offsets */
     buffer last_key;
     int restart_interval;
+    block_keys keys;
     int since_restart;
     uint32_t entries;
     bool finished;
 } block_builder;
 
-void block_builder_init(block_builder *b, int restart_interval);
+void block_builder_init(block_builder *b, int restart_interval, block_keys keys);
 void block_builder_fini(block_builder *b);
 /* Empties the builder for the next block. */
 void block_builder_reset(block_builder *b);
@@ -60,7 +79,8 @@ typedef struct block block;
  * ("/dir/000012.sst: malformed entry at byte 17 of block at offset 4096");
  * file is borrowed and must outlive the block.
  */
-int block_new(buffer *contents, const char *file, uint64_t offset, block **out, lsmkv_error *err);
+int block_new(buffer *contents, block_keys keys, const char *file, uint64_t offset, block **out,
+              lsmkv_error *err);
 void block_free(block *b);
 size_t block_size(const block *b);
 /* Entries and restart array, valid as long as the block. */
@@ -89,7 +109,8 @@ typedef struct block_cursor {
     uint32_t num_restarts;
     uint32_t current; /* offset of the current entry; limit when not valid */
     uint32_t next;    /* offset of the entry after it */
-    uint8_t *key;     /* key_inline or heap */
+    block_keys keys;
+    uint8_t *key; /* key_inline or heap */
     size_t key_len;
     size_t key_cap;
     slice value;
@@ -105,8 +126,8 @@ typedef struct block_cursor {
  * LSMKV_CORRUPTION if the restart array does not fit; either way the cursor
  * must be finished with block_cursor_fini.
  */
-int block_cursor_init(block_cursor *c, slice contents, const char *file, uint64_t offset,
-                      lsmkv_error *err);
+int block_cursor_init(block_cursor *c, slice contents, block_keys keys, const char *file,
+                      uint64_t offset, lsmkv_error *err);
 void block_cursor_fini(block_cursor *c);
 void block_cursor_seek_to_first(block_cursor *c);
 /* Positions at the first entry whose key is >= target. */

@@ -20,6 +20,7 @@ typedef struct compaction {
     sstable_builder *builder;
     uint64_t builder_number;
     buffer current_key; /* user key of the previous entry */
+    buffer zeroed_key;  /* the entry's internal key at sequence 0 (zero_sequences) */
     bool has_current_key;
     uint64_t last_sequence_for_key; /* sequence of the previous version of current_key */
     size_t grandparent_index;       /* first grandparent not yet passed */
@@ -154,6 +155,11 @@ compaction_add(compaction *c, slice internal_key, slice value, lsmkv_error *err)
     if (rc == LSMKV_OK && c->builder == NULL) {
         rc = compaction_open_output(c, err);
     }
+    if (rc == LSMKV_OK && c->options->zero_sequences && key.type == VALUE_TYPE_VALUE) {
+        buffer_clear(&c->zeroed_key);
+        internal_key_append(&c->zeroed_key, key.user_key, 0, key.type);
+        internal_key = buffer_slice(&c->zeroed_key);
+    }
     if (rc == LSMKV_OK) {
         rc = sstable_builder_add(c->builder, internal_key, value, err);
     }
@@ -206,7 +212,9 @@ compaction_write(iterator *input, const compaction_options *options, lsmkv_table
                  compaction_stats *stats, lsmkv_error *err)
 {
     compaction c = {.options = options, .outputs = outputs, .first_output = outputs->count};
+    assert(!options->zero_sequences || options->smallest_snapshot == SEQUENCE_MAX);
     buffer_init(&c.current_key);
+    buffer_init(&c.zeroed_key);
     int rc = LSMKV_OK;
     for (compaction_seek_start(input, options->after);
          rc == LSMKV_OK && iterator_valid(input) && !compaction_past_end(input, options->upto);
@@ -227,6 +235,7 @@ compaction_write(iterator *input, const compaction_options *options, lsmkv_table
         compaction_cleanup(&c);
     }
     buffer_fini(&c.current_key);
+    buffer_fini(&c.zeroed_key);
     if (stats != NULL) {
         *stats = c.stats;
     }
@@ -259,6 +268,34 @@ plan_key_exists_below(void *ctx, slice user_key)
 {
     const plan_context *p = ctx;
     return version_key_exists_below(p->plan->base, p->plan->output_level, user_key);
+}
+
+/* Whether no table below the output level overlaps the plan's inputs. */
+static bool
+plan_is_bottom(const compaction_plan *plan)
+{
+    if (plan->full) {
+        return true;
+    }
+    slice min = slice_make(NULL, 0), max = slice_make(NULL, 0);
+    for (size_t i = 0; i < plan->input_count; i++) {
+        const lsmkv_table_info *t = table_info(plan->inputs[i]);
+        if (i == 0 || slice_compare(table_info_min_key(t), min) < 0) {
+            min = table_info_min_key(t);
+        }
+        if (i == 0 || slice_compare(table_info_max_key(t), max) > 0) {
+            max = table_info_max_key(t);
+        }
+    }
+    bool bottom = true;
+    for (int level = plan->output_level + 1; bottom && level < LSMKV_MAX_LEVELS; level++) {
+        table **overlap = NULL;
+        size_t n = 0;
+        version_overlapping(plan->base, level, min, max, &overlap, &n);
+        bottom = n == 0;
+        free(overlap);
+    }
+    return bottom;
 }
 
 /* Input bytes of the plan's tables that lie at or below user key k, estimated:
@@ -416,6 +453,7 @@ compaction_run_plan(const compaction_plan *plan, const compaction_run_options *o
         .target_file_bytes = file_bytes,
         .smallest_snapshot = SEQUENCE_MAX,
         .drop_tombstones = true,
+        .zero_sequences = plan_is_bottom(plan),
         .output_level = (uint32_t)plan->output_level,
         .grandparents = grandparents,
         .grandparent_count = plan->grandparent_count,

@@ -14,6 +14,14 @@
  * later stays cheap), but never inside one user key, so outputs never
  * overlap.
  *
+ * With zero_sequences (the output is the bottom: nothing older lies below it
+ * for any key of the inputs) a kept value is written with sequence 0, as
+ * RocksDB does at its bottom level: it is then the only version of its key
+ * at or below the output, older than any version above, and every reader
+ * that can see the new tables already sees it (a read view takes the tables
+ * before the sequence, read_view.h), so the number is dead weight, and 0
+ * takes one byte instead of up to eight in a data block (block.h).
+ *
  * The files are fsynced but not yet part of the store: installing them in
  * the manifest is the SSTable manager's job. On error, every file this call
  * wrote is removed.
@@ -32,6 +40,7 @@ typedef struct compaction_options {
     uint64_t target_file_bytes; /* 0: a single output file */
     uint64_t smallest_snapshot;
     bool drop_tombstones;
+    bool zero_sequences;   /* see above; requires smallest_snapshot == SEQUENCE_MAX */
     uint32_t output_level; /* recorded in each output's info */
     /* Tables of the level below the output, sorted by key (may be none). */
     const lsmkv_table_info *const *grandparents;

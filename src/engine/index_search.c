@@ -83,7 +83,7 @@ index_search_new(slice contents, const char *file, uint64_t offset)
     buffer_init(&first);
     buffer_init(&last);
     index_search *s = NULL;
-    if (block_cursor_init(&c, contents, file, offset, NULL) == LSMKV_OK &&
+    if (block_cursor_init(&c, contents, BLOCK_KEYS_WHOLE, file, offset, NULL) == LSMKV_OK &&
         check_shape(&c, &first, &last)) {
         s = xcalloc(1, sizeof(*s));
         s->count = block_cursor_restart_count(&c);

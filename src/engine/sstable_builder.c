@@ -67,8 +67,12 @@ sstable_builder_open(const char *path, const sstable_builder_options *options,
     if (b->options.block_bytes == 0) {
         b->options.block_bytes = 1; /* every entry its own block, rather than none */
     }
-    block_builder_init(&b->data, BLOCK_RESTART_INTERVAL);
-    block_builder_init(&b->index, INDEX_RESTART_INTERVAL);
+    if (b->options.format_version == 0) {
+        b->options.format_version = SSTABLE_FORMAT_VERSION;
+    }
+    block_builder_init(&b->data, BLOCK_RESTART_INTERVAL,
+                       sstable_data_block_keys(b->options.format_version));
+    block_builder_init(&b->index, INDEX_RESTART_INTERVAL, BLOCK_KEYS_WHOLE);
     buffer_init(&b->last_key);
     buffer_init(&b->scratch);
     buffer_init(&b->compressed);
@@ -242,7 +246,7 @@ sstable_builder_estimated_size(const sstable_builder *b)
 static int
 write_meta(sstable_builder *b, lsmkv_error *err)
 {
-    sstable_footer footer = {{0, 0}, {0, 0}, {0, 0}};
+    sstable_footer footer = {{0, 0}, {0, 0}, {0, 0}, b->options.format_version};
     int rc = LSMKV_OK;
     if (b->options.bloom_bits_per_key > 0) {
         buffer filter;

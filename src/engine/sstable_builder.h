@@ -10,9 +10,11 @@
 #include "lsmkv/lsmkv.h"
 
 typedef struct sstable_builder_options {
-    size_t block_bytes;     /* data block target size */
-    int bloom_bits_per_key; /* 0: no bloom block */
-    int compression;        /* data blocks: COMPRESSION_NONE, _LZ4 or _ZSTD (compression.h) */
+    size_t block_bytes;      /* data block target size */
+    int bloom_bits_per_key;  /* 0: no bloom block */
+    int compression;         /* data blocks: COMPRESSION_NONE, _LZ4 or _ZSTD (compression.h) */
+    uint32_t format_version; /* 0: SSTABLE_FORMAT_VERSION; an older one only to test
+                                that tables written before it are still read */
 } sstable_builder_options;
 
 typedef struct sstable_builder sstable_builder;

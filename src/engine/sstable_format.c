@@ -61,7 +61,7 @@ sstable_footer_encode(const sstable_footer *f, uint8_t *dst)
         encode_fixed64(dst + FOOTER_HANDLES + 16 * i, handles[i]->offset);
         encode_fixed64(dst + FOOTER_HANDLES + 16 * i + 8, handles[i]->size);
     }
-    encode_fixed32(dst + FOOTER_VERSION, SSTABLE_FORMAT_VERSION);
+    encode_fixed32(dst + FOOTER_VERSION, f->version);
     encode_fixed32(dst + FOOTER_CHECKSUM, checksum32(dst, FOOTER_CHECKSUM, SSTABLE_CHECKSUM_SEED));
     encode_fixed64(dst + FOOTER_MAGIC, SSTABLE_MAGIC);
 }
@@ -82,7 +82,7 @@ sstable_footer_decode(const uint8_t *src, const char *path, uint64_t offset, sst
                           path, off);
     }
     uint32_t version = decode_fixed32(src + FOOTER_VERSION);
-    if (version != SSTABLE_FORMAT_VERSION) {
+    if (version < SSTABLE_FORMAT_OLDEST || version > SSTABLE_FORMAT_VERSION) {
         return status_set(err, LSMKV_CORRUPTION,
                           "%s: unsupported format version %u in footer at offset %llu", path,
                           version, off);
@@ -92,6 +92,7 @@ sstable_footer_decode(const uint8_t *src, const char *path, uint64_t offset, sst
         handles[i]->offset = decode_fixed64(src + FOOTER_HANDLES + 16 * i);
         handles[i]->size = decode_fixed64(src + FOOTER_HANDLES + 16 * i + 8);
     }
+    out->version = version;
     return LSMKV_OK;
 }
 

@@ -10,7 +10,9 @@
  *   footer (SSTABLE_FOOTER_BYTES, fixed size, at the very end)
  *
  * Data blocks (block.h) hold internal keys (internal_key.h) → values, sorted,
- * about block_bytes each. A key's versions may span two blocks.
+ * about block_bytes each. A key's versions may span two blocks. Format 2
+ * stores their keys as BLOCK_KEYS_SPLIT (the trailer as a varint), format 1
+ * as BLOCK_KEYS_WHOLE; both are read, only format 2 is written.
  *
  * Block trailer (SSTABLE_BLOCK_TRAILER bytes):
  *   byte compression | fixed32 checksum32(contents + compression byte,
@@ -19,9 +21,9 @@
  * then the compressed form of the block). Only data blocks are compressed; the
  * checksum covers what is stored, so damage is caught before decompression.
  *
- * Index block: a block (block.h) whose keys are the last internal key of each
- * data block and whose values are block handles:
- *   varint64 offset | varint64 size   (size excludes the trailer)
+ * Index block: a block (block.h, BLOCK_KEYS_WHOLE in every format) whose keys are the last internal
+ * key of each data block and whose values are block handles: varint64 offset | varint64 size (size
+ * excludes the trailer)
  *
  * Bloom block: a bloom filter (bloom.h) over the table's distinct user keys.
  *
@@ -44,12 +46,14 @@
 #ifndef LSMKV_ENGINE_SSTABLE_FORMAT_H
 #define LSMKV_ENGINE_SSTABLE_FORMAT_H
 
+#include "block.h"
 #include "buffer.h"
 #include "checksum.h"
 #include "lsmkv/lsmkv.h"
 
 #define SSTABLE_MAGIC            UINT64_C(0x3154535654534d4c) /* "LMSTSVT1" little-endian */
-#define SSTABLE_FORMAT_VERSION   1
+#define SSTABLE_FORMAT_VERSION   2                            /* what the builder writes */
+#define SSTABLE_FORMAT_OLDEST    1 /* the oldest the reader still reads */
 #define SSTABLE_FOOTER_BYTES     64
 #define SSTABLE_BLOCK_TRAILER    5
 #define SSTABLE_CHECKSUM_SEED    UINT64_C(0x53535441424c4521) /* "SSTABLE!" */
@@ -87,7 +91,15 @@ typedef struct sstable_footer {
     sstable_handle bloom; /* size 0: the table has no bloom filter */
     sstable_handle index;
     sstable_handle properties;
+    uint32_t version; /* format version, SSTABLE_FORMAT_OLDEST .. SSTABLE_FORMAT_VERSION */
 } sstable_footer;
+
+/* How the data blocks of a table of this format version store their keys. */
+static inline block_keys
+sstable_data_block_keys(uint32_t format_version)
+{
+    return format_version >= 2 ? BLOCK_KEYS_SPLIT : BLOCK_KEYS_WHOLE;
+}
 
 /* Checksum stored in a block trailer over `len` bytes: the contents followed
  * by the compression byte. */
@@ -102,7 +114,7 @@ void sstable_handle_encode(buffer *out, sstable_handle h);
 /* false if `in` is not exactly one well-formed handle. */
 bool sstable_handle_decode(slice in, sstable_handle *out);
 
-/* Writes the SSTABLE_FOOTER_BYTES footer (current format version) to dst. */
+/* Writes the SSTABLE_FOOTER_BYTES footer (format version f->version) to dst. */
 void sstable_footer_encode(const sstable_footer *f, uint8_t *dst);
 /*
  * Decodes and verifies (magic, checksum, version) the footer read from

@@ -47,6 +47,12 @@ struct sstable_reader {
     _Atomic uint8_t *verified;
 };
 
+static block_keys
+data_block_keys(const sstable_reader *r)
+{
+    return sstable_data_block_keys(r->footer.version);
+}
+
 static bool
 block_verified(const sstable_reader *r, uint32_t index_entry)
 {
@@ -282,7 +288,7 @@ load_metadata(sstable_reader *r, lsmkv_error *err)
         rc = read_block(r, footer.index, &contents, NULL, err);
     }
     if (rc == LSMKV_OK) {
-        rc = block_new(&contents, r->path, footer.index.offset, &r->index, err);
+        rc = block_new(&contents, BLOCK_KEYS_WHOLE, r->path, footer.index.offset, &r->index, err);
         r->index_offset = footer.index.offset;
     }
     if (rc == LSMKV_OK) {
@@ -392,7 +398,8 @@ static int
 check_index(const sstable_reader *r, lsmkv_error *err)
 {
     block_cursor c;
-    int rc = block_cursor_init(&c, block_contents(r->index), r->path, r->index_offset, err);
+    int rc = block_cursor_init(&c, block_contents(r->index), BLOCK_KEYS_WHOLE, r->path,
+                               r->index_offset, err);
     uint64_t previous_end = 0;
     if (rc == LSMKV_OK) {
         block_cursor_seek_to_first(&c);
@@ -429,7 +436,8 @@ find_data_block(const sstable_reader *r, slice target, sstable_handle *h, uint32
                 bool *found, lsmkv_error *err)
 {
     block_cursor c;
-    int rc = block_cursor_init(&c, block_contents(r->index), r->path, r->index_offset, err);
+    int rc = block_cursor_init(&c, block_contents(r->index), BLOCK_KEYS_WHOLE, r->path,
+                               r->index_offset, err);
     index_search_entry e;
     bool in_table = false;
     if (rc == LSMKV_OK && r->search != NULL) {
@@ -493,7 +501,7 @@ get_internal(sstable_reader *r, slice target, slice user_key, lookup_result *res
     rc = acquire_block(r, h, index_entry, true, result->memory_only, &ref, err);
     block_cursor c;
     if (rc == LSMKV_OK) {
-        rc = block_cursor_init(&c, ref.contents, r->path, h.offset, err);
+        rc = block_cursor_init(&c, ref.contents, data_block_keys(r), r->path, h.offset, err);
         if (rc == LSMKV_OK) {
             block_cursor_seek(&c, target);
             rc = block_cursor_status(&c, err);
@@ -604,8 +612,8 @@ load_data_block(table_iterator *t)
         t->data_loaded = false;
         if (acquire_block(t->reader, h, block_cursor_entry_offset(&t->index), t->fill_cache, false,
                           &t->block, &t->error) == LSMKV_OK &&
-            block_cursor_init(&t->data, t->block.contents, t->reader->path, h.offset, &t->error) ==
-                LSMKV_OK) {
+            block_cursor_init(&t->data, t->block.contents, data_block_keys(t->reader),
+                              t->reader->path, h.offset, &t->error) == LSMKV_OK) {
             t->data_loaded = true;
             t->data_offset = h.offset;
             return;
@@ -725,8 +733,9 @@ table_iterator_new(sstable_reader *r, bool fill_cache)
     t->fill_cache = fill_cache;
     block_ref_init(&t->block);
     /* The index passed block_new's checks at open, so this cannot fail. */
-    block_cursor_init(&t->index, block_contents(r->index), r->path, r->index_offset, NULL);
-    block_cursor_init(&t->data, slice_make(NULL, 0), r->path, 0, NULL);
+    block_cursor_init(&t->index, block_contents(r->index), BLOCK_KEYS_WHOLE, r->path,
+                      r->index_offset, NULL);
+    block_cursor_init(&t->data, slice_make(NULL, 0), data_block_keys(r), r->path, 0, NULL);
     return &t->base;
 }
 

@@ -15,6 +15,9 @@
 
 #define FILE_NAME "/dir/000012.sst"
 
+/* Every test runs once per way of storing keys (block.h). */
+static block_keys keys_under_test;
+
 /* Internal key "key%06d" at sequence seq, into out. */
 static void
 numbered_key(buffer *out, int i, uint64_t seq)
@@ -40,7 +43,7 @@ static block *
 build_numbered(int n, int restart_interval)
 {
     block_builder bb;
-    block_builder_init(&bb, restart_interval);
+    block_builder_init(&bb, restart_interval, keys_under_test);
     buffer key, value;
     buffer_init(&key);
     buffer_init(&value);
@@ -56,7 +59,7 @@ build_numbered(int n, int restart_interval)
     buffer_init(&copy);
     buffer_append_slice(&copy, contents);
     block *b;
-    assert_int_equal(block_new(&copy, FILE_NAME, 4096, &b, NULL), LSMKV_OK);
+    assert_int_equal(block_new(&copy, keys_under_test, FILE_NAME, 4096, &b, NULL), LSMKV_OK);
     assert_null(copy.data);
     buffer_fini(&copy);
     buffer_fini(&key);
@@ -152,14 +155,14 @@ static void
 test_empty_block(void **state)
 {
     block_builder bb;
-    block_builder_init(&bb, BLOCK_RESTART_INTERVAL);
+    block_builder_init(&bb, BLOCK_RESTART_INTERVAL, keys_under_test);
     assert_true(block_builder_empty(&bb));
     slice contents = block_builder_finish(&bb);
     buffer copy;
     buffer_init(&copy);
     buffer_append_slice(&copy, contents);
     block *b;
-    assert_int_equal(block_new(&copy, FILE_NAME, 0, &b, NULL), LSMKV_OK);
+    assert_int_equal(block_new(&copy, keys_under_test, FILE_NAME, 0, &b, NULL), LSMKV_OK);
     iterator *it = block_iterator_new(b, true);
     iterator_seek_to_first(it);
     assert_false(iterator_valid(it));
@@ -178,15 +181,16 @@ static void
 test_reset_reuses_builder(void **state)
 {
     block_builder bb;
-    block_builder_init(&bb, 2);
+    block_builder_init(&bb, 2, keys_under_test);
     buffer key;
     buffer_init(&key);
     for (int round = 0; round < 3; round++) {
         numbered_key(&key, 9 - round, 1);
         block_builder_add(&bb, buffer_slice(&key), slice_make("v", 1));
         block_cursor c;
-        assert_int_equal(block_cursor_init(&c, block_builder_finish(&bb), FILE_NAME, 0, NULL),
-                         LSMKV_OK);
+        assert_int_equal(
+            block_cursor_init(&c, block_builder_finish(&bb), keys_under_test, FILE_NAME, 0, NULL),
+            LSMKV_OK);
         block_cursor_seek_to_first(&c);
         assert_true(slice_equal(block_cursor_key(&c), buffer_slice(&key)));
         block_cursor_next(&c);
@@ -204,7 +208,7 @@ static void
 test_long_keys(void **state)
 {
     block_builder bb;
-    block_builder_init(&bb, 4);
+    block_builder_init(&bb, 4, keys_under_test);
     buffer key;
     buffer_init(&key);
     uint8_t user[3000];
@@ -217,7 +221,8 @@ test_long_keys(void **state)
     }
     slice contents = block_builder_finish(&bb);
     block_cursor c;
-    assert_int_equal(block_cursor_init(&c, contents, FILE_NAME, 0, NULL), LSMKV_OK);
+    assert_int_equal(block_cursor_init(&c, contents, keys_under_test, FILE_NAME, 0, NULL),
+                     LSMKV_OK);
     for (int i = 39; i >= 0; i--) {
         user[2990] = (uint8_t)i;
         buffer_clear(&key);
@@ -248,18 +253,21 @@ test_bad_restart_array_rejected(void **state)
     buffer contents;
     buffer_init(&contents);
     buffer_set(&contents, bytes, 3); /* shorter than the restart count */
-    assert_int_equal(block_new(&contents, FILE_NAME, 4096, &b, &err), LSMKV_CORRUPTION);
+    assert_int_equal(block_new(&contents, keys_under_test, FILE_NAME, 4096, &b, &err),
+                     LSMKV_CORRUPTION);
     assert_non_null(strstr(err.message, FILE_NAME));
     assert_non_null(strstr(err.message, "offset 4096"));
     assert_int_equal(contents.len, 3); /* not taken on failure */
     encode_fixed32(bytes + 12, 4);     /* 4 restarts do not fit in 12 bytes */
     buffer_set(&contents, bytes, sizeof(bytes));
-    assert_int_equal(block_new(&contents, FILE_NAME, 0, &b, NULL), LSMKV_CORRUPTION);
+    assert_int_equal(block_new(&contents, keys_under_test, FILE_NAME, 0, &b, NULL),
+                     LSMKV_CORRUPTION);
     encode_fixed32(bytes + 12, 0); /* entries but no restart point */
     buffer_set(&contents, bytes, sizeof(bytes));
-    assert_int_equal(block_new(&contents, FILE_NAME, 0, &b, NULL), LSMKV_CORRUPTION);
+    assert_int_equal(block_new(&contents, keys_under_test, FILE_NAME, 0, &b, NULL),
+                     LSMKV_CORRUPTION);
     buffer_set(&contents, bytes + 12, 4); /* no entries, no restarts: empty */
-    assert_int_equal(block_new(&contents, FILE_NAME, 0, &b, NULL), LSMKV_OK);
+    assert_int_equal(block_new(&contents, keys_under_test, FILE_NAME, 0, &b, NULL), LSMKV_OK);
     assert_null(contents.data);
     block_free(b);
     buffer_fini(&contents);
@@ -276,7 +284,7 @@ test_malformed_entry_reports_corruption(void **state)
     buffer_init(&contents);
     buffer_set(&contents, bytes, sizeof(bytes));
     block *b;
-    assert_int_equal(block_new(&contents, FILE_NAME, 8192, &b, NULL), LSMKV_OK);
+    assert_int_equal(block_new(&contents, keys_under_test, FILE_NAME, 8192, &b, NULL), LSMKV_OK);
     iterator *it = block_iterator_new(b, true);
     iterator_seek_to_first(it);
     assert_false(iterator_valid(it));
@@ -294,7 +302,7 @@ static void
 exercise_damaged(buffer *contents, test_rng *rng)
 {
     block *b;
-    if (block_new(contents, FILE_NAME, 0, &b, NULL) != LSMKV_OK) {
+    if (block_new(contents, keys_under_test, FILE_NAME, 0, &b, NULL) != LSMKV_OK) {
         return;
     }
     iterator *it = block_iterator_new(b, true);
@@ -342,6 +350,123 @@ test_damaged_contents_never_crash(void **state)
     block_free(good);
 }
 
+/* n keys "key%06d" at sequence seq, finished with keys; returns the size. */
+static size_t
+built_size(int n, uint64_t seq, block_keys keys)
+{
+    block_builder bb;
+    block_builder_init(&bb, BLOCK_RESTART_INTERVAL, keys);
+    buffer key;
+    buffer_init(&key);
+    for (int i = 0; i < n; i++) {
+        numbered_key(&key, i, seq);
+        block_builder_add(&bb, buffer_slice(&key), slice_make("v", 1));
+    }
+    size_t size = block_builder_finish(&bb).len;
+    buffer_fini(&key);
+    block_builder_fini(&bb);
+    return size;
+}
+
+/* SPLIT spends the varint's bytes on the trailer, WHOLE always eight. */
+static void
+test_split_trailer_is_a_varint(void **state)
+{
+    (void)state;
+    /* Sequence 0 of a value: tag 1, one byte instead of eight. */
+    assert_int_equal(built_size(100, 0, BLOCK_KEYS_WHOLE) - built_size(100, 0, BLOCK_KEYS_SPLIT),
+                     7 * 100);
+    /* Sequence 1000: tag 256001, three varint bytes. */
+    assert_int_equal(
+        built_size(100, 1000, BLOCK_KEYS_WHOLE) - built_size(100, 1000, BLOCK_KEYS_SPLIT), 5 * 100);
+}
+
+/*
+ * Several versions of each user key, a restart point at every entry, so that
+ * seeks compare restart keys whose user keys are equal by their trailers.
+ */
+static void
+test_versions_of_a_key(void **state)
+{
+    (void)state;
+    static const uint64_t seqs[] = {SEQUENCE_MAX, 70000, 300, 1, 0};
+    enum { KEYS = 20, VERSIONS = sizeof(seqs) / sizeof(seqs[0]) };
+    block_builder bb;
+    buffer key;
+    buffer_init(&key);
+    for (int interval = 1; interval <= 3; interval++) {
+        block_builder_init(&bb, interval, keys_under_test);
+        for (int i = 0; i < KEYS; i++) {
+            for (int v = 0; v < VERSIONS; v++) {
+                numbered_key(&key, i, seqs[v]);
+                block_builder_add(&bb, buffer_slice(&key), slice_make(&v, sizeof(v)));
+            }
+        }
+        block_cursor c;
+        assert_int_equal(
+            block_cursor_init(&c, block_builder_finish(&bb), keys_under_test, FILE_NAME, 0, NULL),
+            LSMKV_OK);
+        for (int i = 0; i < KEYS; i++) {
+            for (int v = 0; v < VERSIONS; v++) {
+                numbered_key(&key, i, seqs[v]);
+                block_cursor_seek(&c, buffer_slice(&key));
+                assert_true(block_cursor_valid(&c));
+                assert_true(slice_equal(block_cursor_key(&c), buffer_slice(&key)));
+                assert_memory_equal(block_cursor_value(&c).data, &v, sizeof(v));
+            }
+            /* Between two versions: lands on the older one. */
+            numbered_key(&key, i, 299);
+            block_cursor_seek(&c, buffer_slice(&key));
+            numbered_key(&key, i, 1);
+            assert_true(slice_equal(block_cursor_key(&c), buffer_slice(&key)));
+        }
+        block_cursor_seek_to_first(&c);
+        int count = 0;
+        for (; block_cursor_valid(&c); block_cursor_next(&c)) {
+            parsed_internal_key k;
+            assert_true(internal_key_parse(block_cursor_key(&c), &k));
+            assert_int_equal(k.sequence, seqs[count % VERSIONS]);
+            count++;
+        }
+        assert_int_equal(count, KEYS * VERSIONS);
+        block_cursor_fini(&c);
+        block_builder_fini(&bb);
+    }
+    buffer_fini(&key);
+}
+
+/* A SPLIT entry whose tag runs past the entries, or never ends. */
+static void
+test_split_bad_tag_reports_corruption(void **state)
+{
+    (void)state;
+    /* shared 0, unshared 1, value 0, key 'k', then a tag cut short. */
+    uint8_t cut[13] = {0, 1, 0, 'k', 0x80};
+    encode_fixed32(cut + 5, 0);
+    encode_fixed32(cut + 9, 1);
+    /* ... and a tag of eleven continuation bytes, longer than any varint64. */
+    uint8_t endless[25] = {0, 1, 0, 'k'};
+    memset(endless + 4, 0xff, 13);
+    encode_fixed32(endless + 17, 0);
+    encode_fixed32(endless + 21, 1);
+    struct {
+        const uint8_t *bytes;
+        size_t len;
+    } cases[] = {{cut, sizeof(cut)}, {endless, sizeof(endless)}};
+    for (size_t i = 0; i < 2; i++) {
+        block_cursor c;
+        slice contents = slice_make(cases[i].bytes, cases[i].len);
+        assert_int_equal(block_cursor_init(&c, contents, BLOCK_KEYS_SPLIT, FILE_NAME, 0, NULL),
+                         LSMKV_OK);
+        block_cursor_seek_to_first(&c);
+        assert_false(block_cursor_valid(&c));
+        lsmkv_error err = {0};
+        assert_int_equal(block_cursor_status(&c, &err), LSMKV_CORRUPTION);
+        assert_non_null(strstr(err.message, "malformed entry"));
+        block_cursor_fini(&c);
+    }
+}
+
 int
 main(void)
 {
@@ -355,6 +480,15 @@ main(void)
         cmocka_unit_test(test_bad_restart_array_rejected),
         cmocka_unit_test(test_malformed_entry_reports_corruption),
         cmocka_unit_test(test_damaged_contents_never_crash),
+        cmocka_unit_test(test_versions_of_a_key),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest split_only[] = {
+        cmocka_unit_test(test_split_trailer_is_a_varint),
+        cmocka_unit_test(test_split_bad_tag_reports_corruption),
+    };
+    keys_under_test = BLOCK_KEYS_WHOLE;
+    int failed = cmocka_run_group_tests_name("whole keys", tests, NULL, NULL);
+    keys_under_test = BLOCK_KEYS_SPLIT;
+    failed += cmocka_run_group_tests_name("split keys", tests, NULL, NULL);
+    return failed + cmocka_run_group_tests_name("split keys only", split_only, NULL, NULL);
 }

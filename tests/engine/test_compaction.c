@@ -252,6 +252,36 @@ test_tombstones_dropped_with_drop_tombstones(void **state)
     assert_int_equal(f->outputs.tables[0].tombstones, 0);
 }
 
+/* At the bottom a kept value needs no sequence: it is written with 0. */
+static void
+test_zero_sequences_at_the_bottom(void **state)
+{
+    fixture *f = *state;
+    f->options.drop_tombstones = true;
+    f->options.zero_sequences = true;
+    put(f, "a", 1, "a1");
+    put(f, "a", 3, "a3");
+    put(f, "b", 4, "b4");
+    del(f, "c", 5);
+    put(f, "c", 2, "c2");
+    put(f, "d", 9, "d9");
+    run(f);
+    assert_outputs(f, "a@0=a3 b@0=b4 d@0=d9 ");
+    assert_int_equal(f->outputs.tables[0].max_sequence, 0);
+}
+
+/* Not at the bottom (older data below): sequences and tombstones stay. */
+static void
+test_sequences_kept_above_the_bottom(void **state)
+{
+    fixture *f = *state;
+    put(f, "a", 3, "a3");
+    del(f, "c", 5);
+    run(f);
+    assert_outputs(f, "a@3=a3 c@5:del ");
+    assert_int_equal(f->outputs.tables[0].max_sequence, 5);
+}
+
 static void
 test_snapshot_keeps_visible_versions(void **state)
 {
@@ -807,6 +837,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tombstones_dropped_with_drop_tombstones, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_zero_sequences_at_the_bottom, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sequences_kept_above_the_bottom, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_keeps_visible_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_keeps_tombstone_a_reader_may_see, setup,
                                         teardown),

@@ -907,6 +907,28 @@ test_run_plan_drops_tombstones_only_without_data_below(void **state)
     version_unref(v);
 }
 
+/* Into the deepest level (nothing below the range): values get sequence 0. */
+static void
+test_run_plan_zeroes_sequences_at_the_bottom(void **state)
+{
+    fixture *f = *state;
+    WRITE(f, 1, 2 * MIB, {"a", 0, 10, "a10"}, {"c", 0, 12, TOMBSTONE}, {"d", 0, 13, "d13"});
+    WRITE(f, 2, 0, {"a", 0, 1, "a1"}, {"b", 0, 2, "b2"}, {"c", 0, 3, "c3"});
+    WRITE(f, 3, 0, {"x", 0, 4, "x4"}); /* below, but outside the plan's keys */
+    version *v = fixture_version(f);
+    compaction_plan plan;
+    assert_true(compaction_picker_pick(v, &default_options, f->pointers, &plan));
+    assert_int_equal(plan.level, 1);
+    lsmkv_table_list outputs = {0};
+    compaction_stats stats;
+    run_plan(f, &plan, &default_options, &outputs, &stats);
+    assert_outputs(f, &outputs, "a@0=a10 b@0=b2 d@0=d13 ");
+    assert_int_equal(outputs.tables[0].max_sequence, 0);
+    lsmkv_table_list_fini(&outputs);
+    compaction_plan_fini(&plan);
+    version_unref(v);
+}
+
 /*
  * A plan run as two halves on two threads writes exactly the entries the
  * whole plan does, in non-overlapping files in key order, cut at a boundary
@@ -940,8 +962,8 @@ test_run_plan_in_two_halves_writes_what_one_would(void **state)
     dump_outputs(f, &halves, false, &b);
     assert_string_equal((const char *)b.data, (const char *)a.data);
     assert_string_equal((const char *)a.data,
-                        "a@10=a10 b@30=b30 f@14=f14 h@15=h15 k@32=k32 m@17=m17 s@19=s19 "
-                        "x@34=x34 z@21=z21 ");
+                        "a@0=a10 b@0=b30 f@0=f14 h@0=h15 k@0=k32 m@0=m17 s@0=s19 "
+                        "x@0=x34 z@0=z21 "); /* everything: the bottom, sequences 0 */
     /* The first half ends at an input table's largest key, near the middle. */
     slice first_max = table_info_max_key(&halves.tables[0]);
     slice second_min = table_info_min_key(&halves.tables[1]);
@@ -1150,6 +1172,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_run_plan_drops_tombstones_only_without_data_below,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_plan_zeroes_sequences_at_the_bottom, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_run_plan_in_two_halves_writes_what_one_would, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_run_plan_in_two_halves_cleans_up_after_either_fails,

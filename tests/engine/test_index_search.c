@@ -26,7 +26,7 @@ typedef struct index_fixture {
 static void
 index_begin(index_fixture *x, int restart_interval)
 {
-    block_builder_init(&x->builder, restart_interval);
+    block_builder_init(&x->builder, restart_interval, BLOCK_KEYS_WHOLE);
     buffer_init(&x->contents);
     x->count = 0;
 }
@@ -68,8 +68,10 @@ expect_same_as_cursor(const index_search *s, slice contents, slice user, uint64_
     buffer_init(&target);
     internal_key_append(&target, user, seq, VALUE_TYPE_VALUE);
     block_cursor want, c;
-    assert_int_equal(block_cursor_init(&want, contents, FILE_NAME, 0, NULL), LSMKV_OK);
-    assert_int_equal(block_cursor_init(&c, contents, FILE_NAME, 0, NULL), LSMKV_OK);
+    assert_int_equal(block_cursor_init(&want, contents, BLOCK_KEYS_WHOLE, FILE_NAME, 0, NULL),
+                     LSMKV_OK);
+    assert_int_equal(block_cursor_init(&c, contents, BLOCK_KEYS_WHOLE, FILE_NAME, 0, NULL),
+                     LSMKV_OK);
     block_cursor_seek(&want, buffer_slice(&target));
     index_search_entry e;
     bool found = index_search_find(s, &c, buffer_slice(&target), &e);

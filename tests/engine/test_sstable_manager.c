@@ -17,6 +17,7 @@
 #include "internal_key.h"
 #include "memtable.h"
 #include "sstable_manager.h"
+#include "sstable_reader.h"
 #include "table_info.h"
 #include "test_support.h"
 
@@ -535,6 +536,43 @@ add_history(fixture *f, uint64_t ids[3])
     ids[2] = add_ok(f, ENTRIES({"c", 8, NULL}, {"e", 9, "e9"}, {"f", 10, NULL}), 4);
 }
 
+/*
+ * A store written before table format 2 holds format 1 tables: they are read
+ * as they are, and a compaction merges them with format 2 tables into format 2.
+ */
+static void
+test_format1_tables_are_read_and_compacted(void **state)
+{
+    fixture *f = *state;
+    f->options.builder.format_version = 1;
+    open_sm(f);
+    uint64_t ids[3];
+    add_history(f, ids);
+    f->options.builder.format_version = 0; /* what this version writes */
+    reopen_sm(f);
+    add_ok(f, ENTRIES({"a", 11, "a11"}, {"g", 12, "g12"}), 5);
+    expect_get(f->sm, "a", true, "a11");
+    expect_get(f->sm, "d", true, "d4");
+    expect_get(f->sm, "e", true, "e9");
+    lsmkv_compaction_result result = {0};
+    assert_int_equal(sstable_manager_compact(f->sm, &result, NULL), LSMKV_OK);
+    assert_int_equal(result.input_tables, 4);
+    assert_int_equal(result.outputs.count, 1);
+    char path[FILENAME_PATH_MAX];
+    filename_table(path, f->dir, result.outputs.tables[0].id);
+    sstable_reader *r = NULL;
+    assert_int_equal(sstable_reader_open(path, &r, NULL), LSMKV_OK);
+    assert_int_equal(sstable_reader_footer(r)->version, SSTABLE_FORMAT_VERSION);
+    sstable_reader_free(r);
+    lsmkv_compaction_result_fini(&result);
+    reopen_sm(f);
+    expect_get(f->sm, "a", true, "a11");
+    expect_get(f->sm, "d", true, "d4");
+    expect_get(f->sm, "e", true, "e9");
+    expect_get(f->sm, "g", true, "g12");
+    expect_get(f->sm, "b", false, NULL);
+}
+
 static void
 test_compact_merges_into_level1(void **state)
 {
@@ -556,7 +594,7 @@ test_compact_merges_into_level1(void **state)
     assert_int_equal(out->level, 1);
     assert_int_equal(out->entries, 3);
     assert_int_equal(out->tombstones, 0);
-    assert_int_equal(out->max_sequence, 9);
+    assert_int_equal(out->max_sequence, 0); /* a full compaction is the bottom */
     assert_int_equal(result.output_bytes, out->size_bytes);
     assert_true(slice_equal(table_info_min_key(out), slice_make("a", 1)));
     assert_true(slice_equal(table_info_max_key(out), slice_make("e", 1)));
@@ -1018,6 +1056,7 @@ main(void)
         T(test_file_numbers),
         T(test_iterator_over_all_tables),
         T(test_compact_with_no_tables),
+        T(test_format1_tables_are_read_and_compacted),
         T(test_compact_merges_into_level1),
         T(test_compact_splits_into_disjoint_tables),
         T(test_compact_keeps_concurrent_flush),

@@ -258,7 +258,7 @@ layout_read(const char *path, layout *l)
     block_cursor c;
     assert_int_equal(block_cursor_init(
                          &c, slice_make(file.data + footer.index.offset, (size_t)footer.index.size),
-                         path, footer.index.offset, NULL),
+                         BLOCK_KEYS_WHOLE, path, footer.index.offset, NULL),
                      LSMKV_OK);
     l->blocks = 0;
     for (block_cursor_seek_to_first(&c); block_cursor_valid(&c); block_cursor_next(&c)) {

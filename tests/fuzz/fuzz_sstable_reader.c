@@ -155,7 +155,12 @@ repair_checksums(uint8_t *file, size_t size)
         return;
     }
     uint8_t *footer = file + size - SSTABLE_FOOTER_BYTES;
-    encode_fixed32(footer + 48, SSTABLE_FORMAT_VERSION);
+    uint32_t version = decode_fixed32(footer + 48);
+    if (version < SSTABLE_FORMAT_OLDEST || version > SSTABLE_FORMAT_VERSION) {
+        /* Every version read stays reachable: the input's low bit picks one. */
+        version = (version & 1) ? SSTABLE_FORMAT_OLDEST : SSTABLE_FORMAT_VERSION;
+    }
+    encode_fixed32(footer + 48, version);
     encode_fixed32(footer + 52, checksum32(footer, 52, SSTABLE_CHECKSUM_SEED));
     encode_fixed64(footer + 56, SSTABLE_MAGIC);
     sstable_footer f;
@@ -169,7 +174,8 @@ repair_checksums(uint8_t *file, size_t size)
     }
     block_cursor c;
     slice index = slice_make(file + f.index.offset, (size_t)f.index.size);
-    if (block_cursor_init(&c, index, "repaired", f.index.offset, NULL) == LSMKV_OK) {
+    if (block_cursor_init(&c, index, BLOCK_KEYS_WHOLE, "repaired", f.index.offset, NULL) ==
+        LSMKV_OK) {
         for (block_cursor_seek_to_first(&c); block_cursor_valid(&c); block_cursor_next(&c)) {
             sstable_handle h;
             if (sstable_handle_decode(block_cursor_value(&c), &h)) {

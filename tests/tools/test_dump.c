@@ -451,7 +451,7 @@ test_sst_dumps_table(void **state)
     run_result r = run_dump("sst '%s'", path);
     assert_status(&r, 0);
     assert_contains(&r, "magic: 0x3154535654534d4c");
-    assert_contains(&r, "format_version: 1");
+    assert_contains(&r, "format_version: 2");
     assert_contains(&r, "compression: lz4");
     assert_contains(&r, "bits_per_key: ");
     assert_contains(&r, "type=put");

@@ -22,7 +22,7 @@ write_footer(dump_out *out, const sstable_reader *r)
     snprintf(magic, sizeof(magic), "0x%016" PRIx64, (uint64_t)SSTABLE_MAGIC);
     dump_out_object(out, "footer");
     dump_out_str(out, "magic", magic);
-    dump_out_u64(out, "format_version", SSTABLE_FORMAT_VERSION);
+    dump_out_u64(out, "format_version", f->version);
     dump_out_u64(out, "bloom_offset", f->bloom.offset);
     dump_out_u64(out, "bloom_size", f->bloom.size);
     dump_out_u64(out, "index_offset", f->index.offset);

@@ -154,7 +154,9 @@ read_entries(scan *s, dump_block *b)
 {
     block_cursor c;
     lsmkv_error err;
-    int rc = block_cursor_init(&c, buffer_slice(&s->contents), s->path, b->handle.offset, &err);
+    block_keys keys = sstable_data_block_keys(sstable_reader_footer(s->reader)->version);
+    int rc =
+        block_cursor_init(&c, buffer_slice(&s->contents), keys, s->path, b->handle.offset, &err);
     bool ok = rc == LSMKV_OK;
     for (block_cursor_seek_to_first(&c); ok && block_cursor_valid(&c); block_cursor_next(&c)) {
         parsed_internal_key k;

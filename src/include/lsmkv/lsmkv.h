@@ -158,7 +158,8 @@ typedef struct lsmkv_table_info {
     uint64_t size_bytes;
     uint64_t entries;
     uint64_t tombstones;
-    uint64_t max_sequence;
+    uint64_t max_sequence; /* newest in the table; 0 when a compaction wrote it at
+                              the bottom, where values keep no sequence */
     uint8_t *min_key;
     size_t min_key_len;
     uint8_t *max_key;
