@@ -340,8 +340,8 @@ restart_compare(block_cursor *c, uint32_t i, slice target, int *cmp)
     }
     *cmp = slice_compare(slice_make(e.delta, e.unshared), internal_key_user_key(target));
     if (*cmp == 0) {
-        uint64_t target_tag = decode_fixed64(target.data + target.len - INTERNAL_KEY_TRAILER);
-        *cmp = e.tag > target_tag ? -1 : (e.tag < target_tag ? 1 : 0);
+        *cmp = internal_key_trailer_compare(
+            e.tag, decode_fixed64(target.data + target.len - INTERNAL_KEY_TRAILER));
     }
     return true;
 }

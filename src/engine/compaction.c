@@ -270,34 +270,6 @@ plan_key_exists_below(void *ctx, slice user_key)
     return version_key_exists_below(p->plan->base, p->plan->output_level, user_key);
 }
 
-/* Whether no table below the output level overlaps the plan's inputs. */
-static bool
-plan_is_bottom(const compaction_plan *plan)
-{
-    if (plan->full) {
-        return true;
-    }
-    slice min = slice_make(NULL, 0), max = slice_make(NULL, 0);
-    for (size_t i = 0; i < plan->input_count; i++) {
-        const lsmkv_table_info *t = table_info(plan->inputs[i]);
-        if (i == 0 || slice_compare(table_info_min_key(t), min) < 0) {
-            min = table_info_min_key(t);
-        }
-        if (i == 0 || slice_compare(table_info_max_key(t), max) > 0) {
-            max = table_info_max_key(t);
-        }
-    }
-    bool bottom = true;
-    for (int level = plan->output_level + 1; bottom && level < LSMKV_MAX_LEVELS; level++) {
-        table **overlap = NULL;
-        size_t n = 0;
-        version_overlapping(plan->base, level, min, max, &overlap, &n);
-        bottom = n == 0;
-        free(overlap);
-    }
-    return bottom;
-}
-
 /* Input bytes of the plan's tables that lie at or below user key k, estimated:
  * a table that straddles k counts half. */
 static uint64_t
@@ -453,7 +425,7 @@ compaction_run_plan(const compaction_plan *plan, const compaction_run_options *o
         .target_file_bytes = file_bytes,
         .smallest_snapshot = SEQUENCE_MAX,
         .drop_tombstones = true,
-        .zero_sequences = plan_is_bottom(plan),
+        .zero_sequences = plan->bottom,
         .output_level = (uint32_t)plan->output_level,
         .grandparents = grandparents,
         .grandparent_count = plan->grandparent_count,

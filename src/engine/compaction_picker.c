@@ -200,6 +200,14 @@ plan_complete(const version *v, const compaction_picker_options *o, compaction_p
         version_overlapping(v, plan->output_level + 1, min, max, &plan->grandparents,
                             &plan->grandparent_count);
     }
+    plan->bottom = plan->grandparent_count == 0;
+    for (int level = plan->output_level + 2; plan->bottom && level < LSMKV_MAX_LEVELS; level++) {
+        table **deeper = NULL;
+        size_t n = 0;
+        version_overlapping(v, level, min, max, &deeper, &n);
+        plan->bottom = n == 0;
+        free(deeper);
+    }
     plan->trivial_move =
         plan->input_count == 1 &&
         tables_bytes(plan->grandparents, plan->grandparent_count) <=
@@ -257,6 +265,7 @@ compaction_picker_plan_full(version *v, const compaction_picker_options *o, comp
     }
     plan->level_inputs = count;
     plan->full = true;
+    plan->bottom = true; /* nothing is left out, so nothing lies below */
     return true;
 }
 

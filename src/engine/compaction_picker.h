@@ -45,6 +45,7 @@ typedef struct compaction_plan {
     size_t grandparent_count;
     bool trivial_move; /* one table, moved to output_level as it is */
     bool full;         /* every table of base takes part */
+    bool bottom;       /* no table below output_level overlaps the inputs */
 } compaction_plan;
 
 /* Level n's size target; 0 for level 0 and the last level (no target). */

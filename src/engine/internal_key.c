@@ -39,7 +39,7 @@ internal_key_compare(slice a, slice b)
     }
     uint64_t ta = decode_fixed64(a.data + a.len - INTERNAL_KEY_TRAILER);
     uint64_t tb = decode_fixed64(b.data + b.len - INTERNAL_KEY_TRAILER);
-    return ta > tb ? -1 : (ta < tb ? 1 : 0);
+    return internal_key_trailer_compare(ta, tb);
 }
 
 void

@@ -45,6 +45,13 @@ internal_key_user_key(slice internal_key)
 /* Order described above. Both keys must be at least INTERNAL_KEY_TRAILER long. */
 int internal_key_compare(slice a, slice b);
 
+/* The order of two trailers (sequence << 8 | type) of one user key: newest first. */
+static inline int
+internal_key_trailer_compare(uint64_t a, uint64_t b)
+{
+    return a > b ? -1 : (a < b ? 1 : 0);
+}
+
 /*
  * The answer of a point lookup in one source (memtable, table, manager):
  * found says whether some version of the key with sequence <= the snapshot

@@ -922,8 +922,32 @@ test_run_plan_zeroes_sequences_at_the_bottom(void **state)
     lsmkv_table_list outputs = {0};
     compaction_stats stats;
     run_plan(f, &plan, &default_options, &outputs, &stats);
+    assert_true(plan.bottom);
     assert_outputs(f, &outputs, "a@0=a10 b@0=b2 d@0=d13 ");
     assert_int_equal(outputs.tables[0].max_sequence, 0);
+    lsmkv_table_list_fini(&outputs);
+    compaction_plan_fini(&plan);
+    version_unref(v);
+}
+
+/* Data two levels below the output (not a grandparent) still keeps sequences. */
+static void
+test_run_plan_keeps_sequences_above_deeper_data(void **state)
+{
+    fixture *f = *state;
+    WRITE(f, 1, 2 * MIB, {"a", 0, 10, "a10"}, {"d", 0, 13, "d13"});
+    WRITE(f, 2, 0, {"b", 0, 2, "b2"});
+    WRITE(f, 4, 0, {"c", 0, 1, "c1"});
+    version *v = fixture_version(f);
+    compaction_plan plan;
+    assert_true(compaction_picker_pick(v, &default_options, f->pointers, &plan));
+    assert_int_equal(plan.level, 1);
+    assert_int_equal(plan.grandparent_count, 0);
+    assert_false(plan.bottom);
+    lsmkv_table_list outputs = {0};
+    compaction_stats stats;
+    run_plan(f, &plan, &default_options, &outputs, &stats);
+    assert_outputs(f, &outputs, "a@10=a10 b@2=b2 d@13=d13 ");
     lsmkv_table_list_fini(&outputs);
     compaction_plan_fini(&plan);
     version_unref(v);
@@ -1173,6 +1197,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_run_plan_drops_tombstones_only_without_data_below,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_plan_zeroes_sequences_at_the_bottom, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_run_plan_keeps_sequences_above_deeper_data, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_run_plan_in_two_halves_writes_what_one_would, setup,
                                         teardown),
